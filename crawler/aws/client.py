@@ -1,0 +1,112 @@
+"""One ECR client per account-region: every call goes through `RegionClient.call`, which
+holds the account-region's call limiter, retries with tenacity and translates errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from crawler.aws.errors import translate
+from crawler.aws.session import client_config
+from crawler.config import Config
+from crawler.errors import RetryableError, ThrottledError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class CallStats:
+    """Counters of one scan's API traffic, shared by all its clients."""
+
+    api_calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    by_operation: dict[str, int] = field(default_factory=dict)
+
+
+class RegionClient:
+    """An ECR client for one account-region with its own limit on calls in flight."""
+
+    def __init__(
+        self, client: Any, config: Config, account_id: str, region: str, stats: CallStats
+    ) -> None:
+        self.account_id = account_id
+        self.region = region
+        self._client = client
+        self._stats = stats
+        self._limiter = anyio.CapacityLimiter(config.concurrency.api_calls)
+        retry = config.retry
+        self._retrying = AsyncRetrying(
+            stop=stop_after_attempt(retry.max_attempts) | stop_after_delay(retry.max_wait_seconds),
+            wait=wait_random_exponential(
+                multiplier=retry.base_delay_seconds, max=retry.max_delay_seconds
+            ),
+            retry=retry_if_exception_type(RetryableError),
+            before_sleep=self._before_retry,
+            sleep=anyio.sleep,
+            reraise=True,
+        )
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Call `operation` (botocore's snake_case method name) once, retried on throttling,
+        5xx and network errors; raises our `AwsError` tree."""
+        method = getattr(self._client, operation)
+        async for attempt in self._retrying.copy():
+            with attempt:
+                async with self._limiter:
+                    self._stats.api_calls += 1
+                    ops = self._stats.by_operation
+                    ops[operation] = ops.get(operation, 0) + 1
+                    try:
+                        reply: dict[str, Any] = await method(**params)
+                    except (ClientError, BotoCoreError) as exc:
+                        error = translate(exc, _api_name(operation))
+                        if isinstance(error, ThrottledError):
+                            self._stats.throttled += 1
+                        raise error from None
+                return reply
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        self._stats.retries += 1
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        log.debug(
+            "retrying",
+            error=str(error),
+            attempt=state.attempt_number,
+            sleep=round(state.upcoming_sleep, 3),
+        )
+
+
+def _api_name(operation: str) -> str:
+    return "".join(part.title() for part in operation.split("_"))
+
+
+@asynccontextmanager
+async def open_region_client(
+    session: AioSession, config: Config, account_id: str, region: str, stats: CallStats
+) -> AsyncIterator[RegionClient]:
+    """A long-lived ECR client whose connection pool matches the call limit."""
+    async with session.create_client(
+        "ecr",
+        region_name=region,
+        endpoint_url=config.endpoint_url,
+        config=client_config(config, pool_size=config.concurrency.api_calls),
+    ) as client:
+        yield RegionClient(client, config, account_id, region, stats)

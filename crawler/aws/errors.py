@@ -1,0 +1,87 @@
+"""Translate botocore's exceptions into our error tree (`crawler.errors`), at the edge."""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.parsers import ResponseParserError
+
+from crawler.errors import (
+    AccessDeniedError,
+    AwsError,
+    CredentialsError,
+    NotFoundError,
+    RegionDisabledError,
+    RetryableError,
+    ThrottledError,
+)
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
+SERVER_CODES = frozenset(
+    {"ServerException", "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure"}
+)
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+# Rejected or expired credentials, as STS and the JSON services spell it.
+CREDENTIALS_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "IncompleteSignature",
+        "AuthFailure",
+    }
+)
+NOT_FOUND_CODES = frozenset({"RepositoryNotFoundException", "RegistryNotFoundException"})
+
+
+def translate(exc: Exception, operation: str) -> Exception:
+    """Our error for botocore's `exc`; anything we do not know is returned unchanged."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message", "")).strip() or "(no message)"
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in THROTTLING_CODES:
+            return ThrottledError(operation, code, message)
+        if code in SERVER_CODES or status >= 500:
+            return RetryableError(operation, code, message)
+        if code in ACCESS_DENIED_CODES:
+            return AccessDeniedError(operation, code, message)
+        if code in CREDENTIALS_CODES:
+            return CredentialsError(f"AWS rejected the credentials ({operation}: {code}: {message})")
+        if code == "UnrecognizedClientException":
+            # ECR says this both for bad keys and for opt-in regions the account has not
+            # enabled; the keys were proven good by GetCallerIdentity, so it is the region.
+            return RegionDisabledError(operation, code, message)
+        if code in NOT_FOUND_CODES:
+            return NotFoundError(operation, code, message)
+        return AwsError(operation, code, message)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return CredentialsError(
+            "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run where a role is available"
+        )
+    if isinstance(exc, HTTPClientError | ConnectionError | ResponseParserError):
+        return RetryableError(operation, type(exc).__name__, str(exc))
+    if isinstance(exc, BotoCoreError):
+        return AwsError(operation, type(exc).__name__, str(exc))
+    return exc

@@ -1,0 +1,125 @@
+"""The AWS session: the standard credential chain, an optional assumed role with refreshing
+credentials, the caller's identity and the regions to scan."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import msgspec
+from aiobotocore.config import AioConfig
+from aiobotocore.credentials import (
+    AioAssumeRoleCredentialFetcher,
+    AioDeferredRefreshableCredentials,
+)
+from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from crawler import __version__
+from crawler.aws.errors import translate
+from crawler.config import Config
+from crawler.errors import ConfigError, CredentialsError, CrawlerError
+
+
+class Identity(msgspec.Struct, frozen=True):
+    account_id: str
+    arn: str
+
+
+def client_config(config: Config, pool_size: int = 10) -> AioConfig:
+    """Client settings shared by every client; retries are ours (tenacity), not botocore's."""
+    return AioConfig(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=config.timeouts.connect_seconds,
+        read_timeout=config.timeouts.read_seconds,
+        max_pool_connections=pool_size,
+        user_agent_appid=f"ecr-crawler/{__version__}",
+    )
+
+
+async def open_session(config: Config, region: str, session: AioSession | None = None) -> AioSession:
+    """A session on the standard chain (or `session`, as given), switched to `auth.role_arn`
+    with refreshing credentials when configured. `region` is where STS is called."""
+    session = session or AioSession()
+    role_arn = config.auth.role_arn
+    if role_arn is None:
+        return session
+    source = await session.get_credentials()
+    if source is None:
+        raise translate(NoCredentialsError(), "AssumeRole") from None
+    extra: dict[str, Any] = {
+        "RoleSessionName": config.auth.session_name,
+        "DurationSeconds": config.auth.duration_seconds,
+    }
+    if config.auth.external_id:
+        extra["ExternalId"] = config.auth.external_id
+    fetcher = AioAssumeRoleCredentialFetcher(
+        client_creator=partial(
+            session.create_client,
+            region_name=region,
+            endpoint_url=config.endpoint_url,
+            config=client_config(config),
+        ),
+        source_credentials=source,
+        role_arn=role_arn,
+        extra_args=extra,
+    )
+    assumed = AioSession()
+    # botocore has no public setter for refreshing credentials; this is how its own
+    # assume-role provider installs them.
+    assumed._credentials = AioDeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    return assumed
+
+
+async def get_identity(session: AioSession, config: Config, region: str) -> Identity:
+    """sts:GetCallerIdentity, once: proves the credentials and gives the account id."""
+    try:
+        async with session.create_client(
+            "sts",
+            region_name=region,
+            endpoint_url=config.endpoint_url,
+            config=client_config(config),
+        ) as sts:
+            reply = await sts.get_caller_identity()
+    except ClientError as exc:
+        if exc.operation_name == "AssumeRole":
+            error = exc.response.get("Error", {})
+            raise CredentialsError(
+                f"cannot assume role {config.auth.role_arn}: {error.get('Code')}: "
+                f"{error.get('Message')}"
+            ) from None
+        raise _identity_error(exc) from None
+    except BotoCoreError as exc:
+        raise _identity_error(exc) from None
+    return Identity(account_id=reply["Account"], arn=reply["Arn"])
+
+
+def _identity_error(exc: Exception) -> CrawlerError:
+    error = translate(exc, "GetCallerIdentity")
+    if isinstance(error, CrawlerError) and not isinstance(error, CredentialsError):
+        # Whatever stops GetCallerIdentity (denied, unreachable) stops the whole scan.
+        error = CrawlerError(f"cannot verify the credentials with sts:GetCallerIdentity: {error}")
+    return error if isinstance(error, CrawlerError) else CrawlerError(str(error))
+
+
+def default_region(session: AioSession) -> str | None:
+    region = session.get_config_variable("region")
+    return str(region) if region else None
+
+
+async def resolve_regions(config: Config, session: AioSession) -> tuple[list[str], bool]:
+    """The regions to scan, and whether they came from "all" (which skips disabled ones)."""
+    if config.regions == "all":
+        regions = await session.get_available_regions("ecr", config.partition)
+        return sorted(regions), True
+    if config.regions:
+        return list(dict.fromkeys(config.regions)), False
+    region = default_region(session)
+    if region is None:
+        raise ConfigError(
+            "no region to scan: pass --regions (e.g. --regions us-east-1,eu-west-1 or "
+            "--regions all), set regions in the config, or set AWS_REGION"
+        )
+    return [region], False

@@ -1,0 +1,205 @@
+"""The command line: arguments, exit codes, what a person sees; nothing else.
+
+Exit codes: 0 complete, 1 completed with errors (or failed), 2 bad usage or config,
+3 credentials missing or rejected, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any, NoReturn
+
+import anyio
+import structlog
+from aiobotocore.session import AioSession
+from rich.console import Console
+
+from crawler import __version__
+from crawler.config import Config, load_config
+from crawler.errors import CrawlerError, InterruptedScanError
+from crawler.graph import ScanStats, scan
+from crawler.log import Redactor, configure
+from crawler.progress import print_summary, show_progress
+from crawler.records import ScanSummary
+from crawler.sinks import Sink, open_sink
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_FOR_STATUS = {"complete": EXIT_OK, "partial": EXIT_ERRORS, "interrupted": EXIT_INTERRUPTED}
+
+EXAMPLES = """\
+examples:
+  ecr-crawler demo
+  ecr-crawler scan --regions us-east-1,eu-west-1 --sink jsonl:inventory.jsonl
+  ecr-crawler scan --regions all --sink - | jq -r 'select(.type=="image") | .image_uri'
+  ecr-crawler scan -c config.yaml --log-format json 2> scan.log
+
+exit codes: 0 complete, 1 completed with errors, 2 bad usage or config,
+            3 credentials missing or rejected, 130 interrupted
+"""
+
+log = structlog.get_logger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ecr-crawler",
+        description="Inventory every repository and image of AWS ECR, as typed records.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ecr-crawler {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
+    common.add_argument("--sink", metavar="URI", help="'-' (stdout, default) or jsonl:PATH[.gz]")
+    common.add_argument("--log-format", choices=["auto", "console", "json"])
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    scan_cmd = commands.add_parser(
+        "scan",
+        parents=[common],
+        help="scan the account's ECR and stream the inventory to a sink",
+        description="Scan every repository and image (tagged, untagged, archived) of the "
+        "account in the chosen regions. Flags override the config file, which overrides "
+        "the defaults. Records go to the sink, logs to stderr.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config (see config.yaml)")
+    scan_cmd.add_argument(
+        "--regions", metavar="LIST", help="comma-separated regions, or 'all' (ECR's regions)"
+    )
+    scan_cmd.add_argument(
+        "--concurrency", type=int, metavar="N", help="ECR calls in flight per region (16)"
+    )
+    commands.add_parser(
+        "demo",
+        parents=[common],
+        help="scan a sample registry in an embedded ECR emulator (no AWS account needed)",
+        description="Start a moto ECR emulator on 127.0.0.1, seed a sample registry in three "
+        "regions, scan it with the real scan code and print the summary.",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    debug = args.log_level == "debug"
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        config = load_config(
+            args.config,
+            regions=args.regions,
+            sink=args.sink,
+            **{
+                "concurrency.api_calls": args.concurrency,
+                "log.format": args.log_format,
+                "log.level": args.log_level,
+            },
+        )
+        return _run(config, open_sink(config.sink), AioSession())
+    except Exception as exc:
+        if debug:
+            raise
+        exc = _cause(exc)
+        if isinstance(exc, CrawlerError):
+            print(f"ecr-crawler: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(
+            f"ecr-crawler: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --log-level debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORS
+
+
+def _cause(exc: Exception) -> Exception:
+    """The error a person needs to see: task groups wrap it in exception groups."""
+    while isinstance(exc, ExceptionGroup):
+        ours = [e for e in exc.exceptions if isinstance(e, CrawlerError | ExceptionGroup)]
+        exc = (ours or list(exc.exceptions))[0]
+    return exc
+
+
+def _run(config: Config, sink: Sink, session: AioSession) -> int:
+    redactor = Redactor()
+    configure(config.log.level, config.log.format, redactor)
+    summary = anyio.run(_scan, config, sink, session, redactor)
+    return EXIT_FOR_STATUS[summary.status]
+
+
+async def _scan(
+    config: Config, sink: Sink, session: AioSession, redactor: Redactor
+) -> ScanSummary:
+    console = Console(stderr=True)
+    interactive = console.is_terminal and config.log.level != "error"
+    stats = ScanStats()
+    stop = anyio.Event()
+    credentials = await session.get_credentials()
+    if credentials is not None:
+        frozen = await credentials.get_frozen_credentials()
+        redactor.add(frozen.secret_key, frozen.token)
+    summary: ScanSummary | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_on_signals, stop, tg.cancel_scope)
+            if interactive:
+                tg.start_soon(show_progress, stats, console)
+            summary = await scan(config, sink, session=session, stop=stop, stats=stats)
+            tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await sink.aclose()
+    if summary is None:
+        raise InterruptedScanError("interrupted twice: stopped without a summary")
+    if interactive:
+        print_summary(summary, console)
+    else:
+        log.info("scan finished", **_summary_fields(summary))
+    return summary
+
+
+def _summary_fields(summary: ScanSummary) -> dict[str, Any]:
+    return {
+        "scan_id": summary.scan_id,
+        "status": summary.status,
+        "repositories": sum(c.repositories for c in summary.regions.values()),
+        "images": sum(c.images for c in summary.regions.values()),
+        "errors": sum(c.errors for c in summary.regions.values()),
+        "api_calls": summary.api_calls,
+        "retries": summary.retries,
+        "throttled": summary.throttled,
+        "regions_skipped": summary.regions_skipped,
+    }
+
+
+async def _on_signals(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    """First SIGINT/SIGTERM: stop the scan and keep what was collected; second: stop now."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if stop.is_set():
+                scope.cancel()
+                return
+            stop.set()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from crawler.demo import DEMO_REGIONS, demo_session, start_emulator
+
+    with start_emulator() as endpoint:
+        config = load_config(
+            None,
+            regions=DEMO_REGIONS,
+            endpoint_url=endpoint,
+            sink=args.sink or "jsonl:demo-inventory.jsonl",
+            **{"log.format": args.log_format, "log.level": args.log_level},
+        )
+        code = _run(config, open_sink(config.sink), demo_session())
+    print(f"records written to {config.sink.removeprefix('jsonl:')}", file=sys.stderr)
+    return code

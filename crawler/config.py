@@ -1,0 +1,156 @@
+"""Configuration: parsed once from YAML and flags into frozen, validated objects."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from crawler.errors import ConfigError
+
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d+$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+
+RegionName = Annotated[str, msgspec.Meta(pattern=REGION_PATTERN)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Auth(_Section):
+    role_arn: Annotated[str, msgspec.Meta(pattern=ROLE_ARN_PATTERN)] | None = None
+    """Role to assume on top of the standard credential chain; null uses the chain as is."""
+    external_id: str | None = None
+    """ExternalId for the role's trust policy, if it asks for one."""
+    session_name: Annotated[str, msgspec.Meta(pattern=r"^[\w+=,.@-]{2,64}$")] = "ecr-crawler"
+    """RoleSessionName of the assumed role, shown in CloudTrail."""
+    duration_seconds: Annotated[int, msgspec.Meta(ge=900, le=43200)] = 3600
+    """Lifetime of each assumed-role session; they are refreshed before expiry."""
+
+
+class Concurrency(_Section):
+    regions: PositiveInt = 4
+    """Regions scanned at once, per account."""
+    repositories: PositiveInt = 32
+    """Repositories whose images are listed at once, per account-region."""
+    api_calls: PositiveInt = 16
+    """ECR calls in flight at once, per account-region (also its connection pool size)."""
+
+
+class Retry(_Section):
+    max_attempts: PositiveInt = 10
+    """Attempts per API call (first try included) on throttling, 5xx and network errors."""
+    max_wait_seconds: PositiveFloat = 300.0
+    """Give up retrying one call once this much time has passed since its first try."""
+    base_delay_seconds: PositiveFloat = 0.25
+    """Backoff is full jitter: random(0, min(max_delay, base_delay * 2**attempt))."""
+    max_delay_seconds: PositiveFloat = 20.0
+    """Longest single backoff."""
+
+
+class Timeouts(_Section):
+    connect_seconds: PositiveFloat = 10.0
+    """TCP/TLS connect timeout per call."""
+    read_seconds: PositiveFloat = 60.0
+    """Read timeout per call; a timed-out call is retried."""
+
+
+class Log(_Section):
+    format: Literal["auto", "console", "json"] = "auto"
+    """auto: readable on a terminal, JSON lines otherwise."""
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    """Only debug shows tracebacks and botocore's own logs."""
+
+
+class Config(_Section):
+    regions: Literal["all"] | list[RegionName] = msgspec.field(default_factory=list)
+    """Regions to scan: a list, or "all" (every ECR region of the partition). Empty: the
+    region of the AWS profile or AWS_REGION."""
+    partition: Literal["aws", "aws-cn", "aws-us-gov"] = "aws"
+    """The partition whose regions "all" expands to."""
+    endpoint_url: Annotated[str, msgspec.Meta(pattern=r"^https?://")] | None = None
+    """Send every AWS call (ECR and STS) here instead of AWS; AWS_ENDPOINT_URL,
+    AWS_ENDPOINT_URL_ECR and AWS_ENDPOINT_URL_STS work too."""
+    sink: str = "-"
+    """Where records go: "-" or "jsonl:-" (stdout), "jsonl:PATH", "jsonl:PATH.gz"."""
+    auth: Auth = msgspec.field(default_factory=Auth)
+    concurrency: Concurrency = msgspec.field(default_factory=Concurrency)
+    retry: Retry = msgspec.field(default_factory=Retry)
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    log: Log = msgspec.field(default_factory=Log)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
+    """Read `path` (YAML), apply `overrides` (dotted keys, e.g. ``concurrency.api_calls=8``;
+    None means "not given") and validate; any problem is one ConfigError naming the key."""
+    raw: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise ConfigError(f"{path}: not valid YAML{line}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+        raw = loaded
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            child = node.get(key)
+            node[key] = child = dict(child) if isinstance(child, dict) else {}
+            node = child
+        node[leaf] = value
+    if isinstance(raw.get("regions"), str) and raw["regions"] != "all":
+        raw["regions"] = [r.strip() for r in raw["regions"].split(",") if r.strip()]
+    try:
+        return msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+
+
+def _explain(message: str) -> str:
+    """Turn msgspec's "Expected `int` >= 1 - at `$.concurrency.api_calls`" into
+    "concurrency.api_calls: expected `int` >= 1", adding a "did you mean" to unknown keys."""
+    problem, _, where = message.partition(" - at `$")
+    path = where.rstrip("`").lstrip(".").replace("[", ".").replace("]", "")
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
+    if unknown:
+        key = unknown.group(1)
+        known = _field_names(path)
+        hint = difflib.get_close_matches(key, known, n=1)
+        suffix = f" (did you mean '{hint[0]}'?)" if hint else f" (known keys: {', '.join(known)})"
+        return f"unknown key '{f'{path}.' if path else ''}{key}'{suffix}"
+    problem = problem[0].lower() + problem[1:]
+    return f"{path}: {problem}" if path else problem
+
+
+def _field_names(path: str) -> list[str]:
+    struct: Any = Config
+    for part in filter(None, path.split(".")):
+        struct = next(
+            (f.type for f in msgspec.structs.fields(struct) if f.name == part),
+            None,
+        )
+        if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+            return []
+    return [f.name for f in msgspec.structs.fields(struct)]

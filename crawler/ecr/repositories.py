@@ -1,0 +1,60 @@
+"""Repositories of one account-region (ecr:DescribeRepositories), page by page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from crawler.aws.client import RegionClient
+from crawler.ecr import utc
+from crawler.records import (
+    EncryptionConfiguration,
+    ImageScanningConfiguration,
+    Repository,
+    TagMutabilityExclusionFilter,
+)
+
+PAGE_SIZE = 1000
+
+
+async def list_repositories(client: RegionClient, scan_id: str) -> AsyncIterator[Repository]:
+    params: dict[str, Any] = {"registryId": client.account_id, "maxResults": PAGE_SIZE}
+    while True:
+        page = await client.call("describe_repositories", **params)
+        for item in page.get("repositories", []):
+            yield to_repository(item, scan_id, client.account_id, client.region)
+        # The token is passed by hand so that a retried page resumes exactly here.
+        if not page.get("nextToken"):
+            return
+        params["nextToken"] = page["nextToken"]
+
+
+def to_repository(item: dict[str, Any], scan_id: str, account_id: str, region: str) -> Repository:
+    scanning = item.get("imageScanningConfiguration")
+    encryption = item.get("encryptionConfiguration")
+    filters = item.get("imageTagMutabilityExclusionFilters")
+    return Repository(
+        scan_id=scan_id,
+        account_id=account_id,
+        region=region,
+        registry_id=item["registryId"],
+        repository_name=item["repositoryName"],
+        repository_arn=item.get("repositoryArn"),
+        repository_uri=item.get("repositoryUri"),
+        created_at=utc(item.get("createdAt")),
+        image_tag_mutability=item.get("imageTagMutability"),
+        image_tag_mutability_exclusion_filters=None
+        if filters is None
+        else [
+            TagMutabilityExclusionFilter(filter_type=f.get("filterType"), filter=f.get("filter"))
+            for f in filters
+        ],
+        image_scanning_configuration=None
+        if scanning is None
+        else ImageScanningConfiguration(scan_on_push=scanning.get("scanOnPush")),
+        encryption_configuration=None
+        if encryption is None
+        else EncryptionConfiguration(
+            encryption_type=encryption.get("encryptionType"), kms_key=encryption.get("kmsKey")
+        ),
+    )

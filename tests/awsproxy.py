@@ -1,0 +1,309 @@
+"""Reverse proxy in front of a moto server that adds AWS-like pagination and seeded faults.
+
+moto returns every item in one response and never throttles or fails, so on its own it cannot
+exercise the crawler's paging, retry and error paths. Tests point their clients at this proxy
+instead and steer it through ``rules``, ``hooks`` and ``page_cap``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import hashlib
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+Fault = Literal[
+    "throttle",
+    "server_error",
+    "reset",
+    "latency",
+    "access_denied",
+    "not_enabled",
+    "reject_credentials",
+]
+Hook = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass
+class Rule:
+    """One seeded fault: which calls it hits and what it does."""
+
+    fault: Fault
+    operation: str | None = None  # e.g. "DescribeImages"; None = any operation
+    region: str | None = None  # from the SigV4 credential scope; None = any
+    rate: float = 1.0  # probability a matching call is hit (seeded RNG)
+    times: int | None = None  # stop after hitting this many calls; None = unlimited
+    delay: float = 0.0  # seconds, for "latency"
+    access_key: str | None = None  # only calls signed with this access key id; None = any
+    hits: int = field(default=0, init=False)  # calls this rule has hit so far
+
+
+ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
+JSON_TYPE = "application/x-amz-json-1.1"
+HOP_BY_HOP = "connection keep-alive proxy-authenticate proxy-authorization te trailer upgrade"
+DROP_REQUEST = {*HOP_BY_HOP.split(), "transfer-encoding", "host", "content-length"}
+# moto sends two Server headers, which strict HTTP parsers reject; aiohttp adds its own.
+DROP_RESPONSE = {"content-length", "transfer-encoding", "content-encoding", "connection", "server"}
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/")
+# Listing operation -> (request field that turns it into a lookup, response list field).
+LISTINGS = {
+    "DescribeRepositories": ("repositoryNames", "repositories"),
+    "DescribeImages": ("imageIds", "imageDetails"),
+    "ListImages": ("imageIds", "imageIds"),
+}
+DEFAULT_PAGE = 100
+INVALID_TOKEN = "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
+BAD_TOKEN = "The security token included in the request is invalid."
+DENIED = (
+    "User: arn:aws:iam::123456789012:user/test is not authorized to perform: {action} "
+    "on resource: * because no identity-based policy allows the {action} action"
+)
+# fault -> (JSON status, __type, query-protocol status, query Code, message)
+ERRORS = {
+    "throttle": (400, "ThrottlingException", 400, "Throttling", "Rate exceeded"),
+    "server_error": (500, "ServerException", 500, "InternalFailure", "Internal server error"),
+    "access_denied": (400, "AccessDeniedException", 403, "AccessDenied", DENIED),
+    # AWS answers calls to an opt-in region the account has not enabled as if the key were bad.
+    "not_enabled": (400, "UnrecognizedClientException", 403, "InvalidClientTokenId", BAD_TOKEN),
+}
+ERRORS["reject_credentials"] = ERRORS["not_enabled"]
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    headers = {"x-amzn-ErrorType": code, "Content-Type": JSON_TYPE}
+    return web.Response(status=status, body=body, headers=headers)
+
+
+def _query_error(status: int, code: str, message: str) -> web.Response:
+    kind = "Receiver" if status >= 500 else "Sender"
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return web.Response(status=status, text=body, content_type="text/xml")
+
+
+def _listing_key(operation: str, region: str, request: dict[str, Any]) -> str:
+    ident = f"{operation}|{region}|{request.get('repositoryName', '')}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+
+def _encode_token(offset: int, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": key}).encode()).decode()
+
+
+def _decode_token(token: Any, key: str) -> int | None:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        offset = data["o"]
+        ok = data["k"] == key and type(offset) is int and offset >= 0
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return None
+    return offset if ok else None
+
+
+class AwsProxy:
+    """Forwards every request to ``upstream``, paginating ECR listings and injecting faults."""
+
+    def __init__(self, upstream: str, *, page_cap: int | None = None, seed: int = 0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.url = ""
+        self.rules: list[Rule] = []
+        self.hooks: list[Hook] = []
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.faults: collections.Counter[str] = collections.Counter()
+        self.page_cap = page_cap
+        self._initial_page_cap = page_cap
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def __enter__(self) -> AwsProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="awsproxy", daemon=True)
+        self._thread.start()
+        port = asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._teardown(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop = self._thread = None
+
+    def reset(self) -> None:
+        self.rules.clear()
+        self.hooks.clear()
+        self.calls.clear()
+        self.faults.clear()
+        self.page_cap = self._initial_page_cap
+        self._rng.seed(self._seed)
+
+    def _serve(self) -> None:
+        assert self._loop is not None
+        self._loop.run_forever()
+        # Hooks run in the default executor; join its threads before closing the loop.
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
+        self._loop.close()
+
+    async def _setup(self) -> int:
+        self._session = aiohttp.ClientSession()
+        # A short shutdown timeout so stop() does not wait on a long "latency" sleep.
+        self._runner = web.AppRunner(web.Application(), handle_signals=False, shutdown_timeout=1)
+        self._runner.app.router.add_route("*", "/{tail:.*}", self._handle)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        return int(self._runner.addresses[0][1])
+
+    async def _teardown(self) -> None:
+        assert self._runner is not None
+        assert self._session is not None
+        await self._runner.cleanup()
+        await self._session.close()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        target = request.headers.get("X-Amz-Target", "")
+        is_json = bool(target)
+        # STS speaks the query protocol: the operation is the form field Action.
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])
+        operation = target.rpartition(".")[2] if is_json else action[0]
+        match = CREDENTIAL.search(request.headers.get("Authorization", ""))
+        access_key, region, service = match.groups() if match else ("", "", "")
+        self.calls[operation] += 1
+
+        rule = self._pick_rule(operation, region, access_key)
+        if rule is not None:
+            self.faults[rule.fault] += 1
+            if rule.fault == "reset":
+                return self._reset(request)
+            if rule.fault == "latency":
+                await asyncio.sleep(rule.delay)
+            else:
+                return self._fault(rule.fault, is_json, operation, service)
+
+        is_ecr = target.startswith(ECR_TARGET_PREFIX)
+        payload: dict[str, Any] = json.loads(body) if is_ecr and body else {}
+        if is_ecr:
+            # In a thread: a hook making a blocking boto3 call against moto must not stall us.
+            for hook in list(self.hooks):
+                await asyncio.to_thread(hook, operation, region, payload)
+
+        listing = LISTINGS.get(operation) if is_ecr else None
+        if listing is None or listing[0] in payload:
+            status, headers, data = await self._upstream(request, body)
+            return web.Response(status=status, headers=headers, body=data)
+        return await self._paginate(request, operation, region, payload, listing[1])
+
+    def _pick_rule(self, operation: str, region: str, access_key: str) -> Rule | None:
+        for rule in list(self.rules):
+            if (
+                rule.operation not in (None, operation)
+                or rule.region not in (None, region)
+                or rule.access_key not in (None, access_key)
+                or (rule.times is not None and rule.hits >= rule.times)
+            ):
+                continue
+            if rule.rate >= 1.0 or self._rng.random() < rule.rate:
+                rule.hits += 1
+                return rule
+        return None
+
+    def _reset(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        # Linger 0 makes the close send RST, which the client sees as a connection reset.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        # aiohttp drops this quietly: writing to the aborted transport raises ConnectionError.
+        return web.Response(status=500)
+
+    def _fault(self, fault: str, is_json: bool, operation: str, service: str) -> web.Response:
+        json_status, json_code, query_status, query_code, message = ERRORS[fault]
+        message = message.format(action=f"{service}:{operation}")
+        if is_json:
+            return _json_error(json_status, json_code, message)
+        return _query_error(query_status, query_code, message)
+
+    async def _upstream(
+        self, request: web.Request, body: bytes
+    ) -> tuple[int, CIMultiDict[str], bytes]:
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
+        url = URL(self.upstream + request.raw_path, encoded=True)
+        async with self._session.request(
+            request.method, url, headers=headers, data=body, allow_redirects=False
+        ) as resp:
+            data = await resp.read()
+            out = CIMultiDict(
+                (k, v) for k, v in resp.headers.items() if k.lower() not in DROP_RESPONSE
+            )
+            return resp.status, out, data
+
+    async def _paginate(
+        self,
+        request: web.Request,
+        operation: str,
+        region: str,
+        payload: dict[str, Any],
+        items_field: str,
+    ) -> web.Response:
+        max_results, token = payload.get("maxResults"), payload.get("nextToken")
+        # moto would ignore these anyway; a copy keeps the dict the hooks saw intact.
+        query = {k: v for k, v in payload.items() if k not in ("maxResults", "nextToken")}
+        if max_results is not None and not (type(max_results) is int and 1 <= max_results <= 1000):
+            return _json_error(
+                400,
+                "InvalidParameterException",
+                "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+                "'Member must have value between 1 and 1000'",
+            )
+        key = _listing_key(operation, region, query)
+        offset = 0 if token is None else _decode_token(token, key)
+        if offset is None:
+            return _json_error(400, "InvalidParameterException", INVALID_TOKEN)
+
+        status, headers, data = await self._upstream(request, json.dumps(query).encode())
+        if status != 200:
+            return web.Response(status=status, headers=headers, body=data)
+        result = json.loads(data)
+        items = result.get(items_field, [])
+        size = max_results or DEFAULT_PAGE
+        if self.page_cap is not None:
+            size = min(size, self.page_cap)
+        result[items_field] = items[offset : offset + size]
+        result.pop("nextToken", None)
+        if offset + size < len(items):
+            result["nextToken"] = _encode_token(offset + size, key)
+        return web.Response(status=status, headers=headers, body=json.dumps(result).encode())
