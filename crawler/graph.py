@@ -14,7 +14,7 @@ from aiobotocore.session import AioSession
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from crawler.aws.client import CallStats, RegionClient, open_region_client
-from crawler.aws.session import get_identity, open_session, resolve_regions
+from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
 from crawler.config import Config
 from crawler.ecr.images import list_images
 from crawler.ecr.repositories import list_repositories
@@ -65,8 +65,9 @@ async def scan(
     started_at = datetime.now(UTC)
     base = session or AioSession()
     regions, from_all = await resolve_regions(config, base)
-    session = await open_session(config, regions[0], base)
-    identity = await get_identity(session, config, regions[0])
+    home = sts_region(config, base)
+    session = await open_session(config, home, base)
+    identity = await get_identity(session, config, home)
     crawl = _Crawl(config, session, identity.account_id, from_all, stats or ScanStats())
     with structlog.contextvars.bound_contextvars(
         scan_id=crawl.scan_id, account=identity.account_id

@@ -109,6 +109,14 @@ def default_region(session: AioSession) -> str | None:
     return str(region) if region else None
 
 
+# STS is called in a region always enabled: "all" may list opt-in regions first.
+PARTITION_HOME = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+def sts_region(config: Config, session: AioSession) -> str:
+    return default_region(session) or PARTITION_HOME[config.partition]
+
+
 async def resolve_regions(config: Config, session: AioSession) -> tuple[list[str], bool]:
     """The regions to scan, and whether they came from "all" (which skips disabled ones)."""
     if config.regions == "all":
