@@ -1,0 +1,182 @@
+"""The command line as a user runs it: records, logs, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from awsproxy import AwsProxy, Rule
+from conftest import SECRET_KEY, cli, truth
+
+
+def one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_records_go_to_stdout_and_logs_to_stderr(aws_env: dict[str, str], proxy: AwsProxy) -> None:
+    """`scan --sink -` prints only JSON records on stdout, `type` first, summary last."""
+    result = cli("scan", "--regions", "us-east-1,eu-west-1", "--sink", "-", env=aws_env)
+    assert result.code == 0, result.stderr
+    records = result.records()
+    assert all(line.startswith('{"type":') for line in result.stdout.splitlines())
+    assert records[-1]["type"] == "scan_summary"
+    assert records[-1]["status"] == "complete"
+    repositories, images = truth(proxy.upstream, ["us-east-1", "eu-west-1"])
+    assert sum(r["type"] == "image" for r in records) == len(images)
+    # not a terminal: logs are JSON lines carrying the scan id
+    logs = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {"scan started", "scan finished"} <= {e["event"] for e in logs}
+    assert all(e.get("scan_id") == records[-1]["scan_id"] for e in logs)
+
+
+def test_file_sink_is_renamed_into_place_and_gzip_works(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """jsonl:PATH.gz ends as one complete gzip file and no temporary file stays behind."""
+    target = tmp_path / "inventory.jsonl.gz"
+    result = cli("scan", "--regions", "eu-west-1", "--sink", f"jsonl:{target}", env=aws_env)
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["inventory.jsonl.gz"]
+    lines = gzip.decompress(target.read_bytes()).decode().splitlines()
+    assert json.loads(lines[-1])["type"] == "scan_summary"
+
+
+def test_access_denied_region_exits_1_with_error_record(
+    aws_env: dict[str, str], proxy: AwsProxy
+) -> None:
+    """Exit 1 when a region is denied; the error is in the records and the rest is there."""
+    proxy.rules.append(Rule("access_denied", operation="DescribeRepositories", region="eu-west-1"))
+    result = cli("scan", "--regions", "us-east-1,eu-west-1", env=aws_env)
+    assert result.code == 1
+    records = result.records()
+    assert [r["region"] for r in records if r["type"] == "error"] == ["eu-west-1"]
+    assert records[-1]["status"] == "partial"
+    assert any(r["type"] == "image" and r["region"] == "us-east-1" for r in records)
+
+
+def test_missing_credentials_exit_3(aws_env: dict[str, str]) -> None:
+    """No credentials anywhere: exit 3 and one line saying how to provide them."""
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    result = cli("scan", "--regions", "us-east-1", env=env)
+    assert result.code == 3
+    assert "no AWS credentials found" in one_line_error(result.stderr)
+    assert result.stdout == ""
+
+
+def test_rejected_credentials_exit_3(aws_env: dict[str, str], proxy: AwsProxy) -> None:
+    """Credentials that STS rejects: exit 3 and one line naming AWS's error code."""
+    proxy.rules.append(Rule("reject_credentials", operation="GetCallerIdentity"))
+    result = cli("scan", "--regions", "us-east-1", env=aws_env)
+    assert result.code == 3
+    line = one_line_error(result.stderr)
+    assert "rejected the credentials" in line and "InvalidClientTokenId" in line
+
+
+def test_unreachable_endpoint_is_one_line(aws_env: dict[str, str]) -> None:
+    """An endpoint nobody listens on: exit 1 and one line naming the URL."""
+    env = {**aws_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    result = cli("scan", "--regions", "us-east-1", env=env)
+    assert result.code == 1
+    assert "http://127.0.0.1:9" in one_line_error(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("regions: [us-east-1]\nconcurrency:\n  api_calls: -1\n", "concurrency.api_calls"),
+        ("regoins: [us-east-1]\n", "did you mean 'regions'"),
+        ("regions: [us-east-1\n", "not valid YAML (line 2)"),
+        ("- just\n- a list\n", "mapping"),
+        ("regions: [Mars-1]\n", "regions"),
+        ("sink: ftp://inventory\n", "not a sink URI"),
+        ("auth:\n  role_arn: admin\n", "auth.role_arn"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line_naming_the_key(
+    aws_env: dict[str, str], tmp_path: Path, config: str, expected: str
+) -> None:
+    """A malformed config file gives exit 2 and one line saying what is wrong, no traceback."""
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    result = cli("scan", "-c", str(path), env=aws_env)
+    assert result.code == 2
+    assert expected in one_line_error(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "--regoins", "us-east-1"],
+        ["scan", "--concurrency", "many"],
+        ["scan", "--log-level", "loud"],
+        ["frobnicate"],
+        [],
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(aws_env: dict[str, str], args: list[str]) -> None:
+    """Unknown flags, bad values and unknown commands: exit 2 and one line pointing at --help."""
+    result = cli(*args, env=aws_env)
+    assert result.code == 2
+    assert "--help" in one_line_error(result.stderr)
+
+
+def test_no_region_anywhere_exits_2(aws_env: dict[str, str]) -> None:
+    """Without --regions, config regions or AWS_REGION, the user is told how to choose."""
+    result = cli("scan", env=aws_env)
+    assert result.code == 2
+    assert "--regions" in one_line_error(result.stderr)
+
+
+def test_secrets_never_appear_in_output_even_at_debug(
+    aws_env: dict[str, str], proxy: AwsProxy
+) -> None:
+    """The secret key and session token appear nowhere in records or logs at debug level."""
+    token = "session-TOKEN-MARKER-0f4e2d7a9c"
+    env = {**aws_env, "AWS_SESSION_TOKEN": token}
+    proxy.rules.append(Rule("access_denied", operation="DescribeImages", rate=0.3))
+    result = cli("scan", "--regions", "us-east-1", "--log-level", "debug", env=env)
+    assert result.code == 1
+    assert "botocore" in result.stderr  # debug really shows botocore's own logs
+    for output in (result.stdout, result.stderr):
+        assert SECRET_KEY not in output
+        assert token not in output
+
+
+def test_sigint_keeps_whole_lines_and_exits_130(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """Ctrl-C mid-scan: whole records so far, a summary saying interrupted, exit 130, and the
+    file kept under a name that says so, with no temporary file left."""
+    proxy.rules.append(Rule("latency", operation="DescribeImages", delay=0.3))
+    target = tmp_path / "inventory.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "scan", "--regions", "us-east-1,eu-west-1",
+         "--concurrency", "1", "--sink", f"jsonl:{target}"],
+        env={**aws_env, "PYTHONUNBUFFERED": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # wait until the crawl is under way
+        if "scan started" in line:
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert [p.name for p in tmp_path.iterdir()] == ["inventory.interrupted.jsonl"]
+    kept = (tmp_path / "inventory.interrupted.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in kept]
+    assert records[-1]["type"] == "scan_summary"
+    assert records[-1]["status"] == "interrupted"
+    assert any(r["type"] == "repository" for r in records)
