@@ -1,0 +1,75 @@
+"""The JSON lines sink: one record per line, temporary name until the scan ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from crawler.errors import ConfigError
+from crawler.records import Error, ScanSummary
+from crawler.sinks import open_sink
+from crawler.sinks.jsonl import JsonlSink, interrupted_path
+
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+ERROR = Error(
+    scan_id="s", account_id="1", region="r", operation="DescribeImages", error_code="X", message="m"
+)
+
+
+def summary(status: str) -> ScanSummary:
+    return ScanSummary(
+        scan_id="s", account_id="1", started_at=NOW, finished_at=NOW, status=status,  # type: ignore[arg-type]
+        regions={}, regions_skipped=[], api_calls=0, retries=0, throttled=0,
+    )
+
+
+def write_and_close(sink: JsonlSink, *batches: list[object]) -> None:
+    async def run() -> None:
+        for batch in batches:
+            await sink.write(batch)  # type: ignore[arg-type]
+        await sink.aclose()
+
+    anyio.run(run)
+
+
+def test_interrupted_name_keeps_the_extensions() -> None:
+    """inventory.jsonl.gz is kept as inventory.interrupted.jsonl.gz."""
+    assert interrupted_path(Path("/x/inventory.jsonl.gz")) == Path("/x/inventory.interrupted.jsonl.gz")
+
+
+def test_file_appears_only_when_the_scan_ends(tmp_path: Path) -> None:
+    """Until the summary is written and the sink closed, only a temporary file exists."""
+    target = tmp_path / "out.jsonl"
+    sink = JsonlSink(target)
+    anyio.run(sink.write, [ERROR])
+    assert not target.exists()
+    write_and_close(sink, [summary("complete")])
+    lines = target.read_bytes().splitlines()
+    assert [msgspec.json.decode(line)["type"] for line in lines] == ["error", "scan_summary"]
+    assert lines[0].startswith(b'{"type":"error","scan_id":"s","account_id":"1","region":"r"')
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+@pytest.mark.parametrize("last", [ERROR, summary("interrupted")])
+def test_unfinished_scan_is_kept_under_a_name_that_says_so(tmp_path: Path, last: object) -> None:
+    """Closing without a finished summary keeps the records as NAME.interrupted.jsonl."""
+    write_and_close(JsonlSink(tmp_path / "out.jsonl"), [ERROR, last])
+    assert [p.name for p in tmp_path.iterdir()] == ["out.interrupted.jsonl"]
+
+
+def test_sink_uris() -> None:
+    """'-', 'jsonl:-' and 'jsonl:PATH' are sinks; anything else is a config error with a hint."""
+    assert open_sink("-").path is None  # type: ignore[attr-defined]
+    assert open_sink("jsonl:-").path is None  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="did you mean 'jsonl:inv.jsonl'"):
+        open_sink("inv.jsonl")
+
+
+def test_unwritable_path_is_a_config_error(tmp_path: Path) -> None:
+    """A sink path in a missing directory fails before the scan starts."""
+    with pytest.raises(ConfigError, match="cannot create file"):
+        JsonlSink(tmp_path / "missing" / "out.jsonl")
