@@ -134,9 +134,7 @@ def _run(config: Config, sink: Sink, session: AioSession) -> int:
     return EXIT_FOR_STATUS[summary.status]
 
 
-async def _scan(
-    config: Config, sink: Sink, session: AioSession, redactor: Redactor
-) -> ScanSummary:
+async def _scan(config: Config, sink: Sink, session: AioSession, redactor: Redactor) -> ScanSummary:
     console = Console(stderr=True)
     interactive = console.is_terminal and config.log.level != "error"
     stats = ScanStats()

@@ -25,7 +25,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class Auth(_Section):
+class Auth(_Section, frozen=True):
     role_arn: Annotated[str, msgspec.Meta(pattern=ROLE_ARN_PATTERN)] | None = None
     """Role to assume on top of the standard credential chain; null uses the chain as is."""
     external_id: str | None = None
@@ -36,7 +36,7 @@ class Auth(_Section):
     """Lifetime of each assumed-role session; they are refreshed before expiry."""
 
 
-class Concurrency(_Section):
+class Concurrency(_Section, frozen=True):
     regions: PositiveInt = 4
     """Regions scanned at once, per account."""
     repositories: PositiveInt = 32
@@ -45,7 +45,7 @@ class Concurrency(_Section):
     """ECR calls in flight at once, per account-region (also its connection pool size)."""
 
 
-class Retry(_Section):
+class Retry(_Section, frozen=True):
     max_attempts: PositiveInt = 10
     """Attempts per API call (first try included) on throttling, 5xx and network errors."""
     max_wait_seconds: PositiveFloat = 300.0
@@ -56,21 +56,21 @@ class Retry(_Section):
     """Longest single backoff."""
 
 
-class Timeouts(_Section):
+class Timeouts(_Section, frozen=True):
     connect_seconds: PositiveFloat = 10.0
     """TCP/TLS connect timeout per call."""
     read_seconds: PositiveFloat = 60.0
     """Read timeout per call; a timed-out call is retried."""
 
 
-class Log(_Section):
+class Log(_Section, frozen=True):
     format: Literal["auto", "console", "json"] = "auto"
     """auto: readable on a terminal, JSON lines otherwise."""
     level: Literal["debug", "info", "warning", "error"] = "info"
     """Only debug shows tracebacks and botocore's own logs."""
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     regions: Literal["all"] | list[RegionName] = msgspec.field(default_factory=list)
     """Regions to scan: a list, or "all" (every ECR region of the partition). Empty: the
     region of the AWS profile or AWS_REGION."""

@@ -30,7 +30,11 @@ IN_TOTO = "application/vnd.in-toto+json"
 
 def _blob(seed: str, media_type: str) -> dict[str, Any]:
     digest = hashlib.sha256(seed.encode()).hexdigest()
-    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": 1000 + int(digest[:6], 16)}
+    return {
+        "mediaType": media_type,
+        "digest": f"sha256:{digest}",
+        "size": 1000 + int(digest[:6], 16),
+    }
 
 
 def docker_manifest(seed: str, layers: int = 3) -> dict[str, Any]:
@@ -42,7 +46,9 @@ def docker_manifest(seed: str, layers: int = 3) -> dict[str, Any]:
     }
 
 
-def oci_manifest(seed: str, layers: int = 2, **annotations: str) -> dict[str, Any]:
+def oci_manifest(
+    seed: str, layers: int = 2, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -107,7 +113,9 @@ def _multi_arch(ecr: Any, repository: str, seed: str, *tags: str) -> None:
             },
         }
     )
-    _put(ecr, repository, {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}, *tags)
+    _put(
+        ecr, repository, {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}, *tags
+    )
 
 
 def seed_region(ecr: Any, region: str) -> None:
@@ -133,7 +141,7 @@ def seed_region(ecr: Any, region: str) -> None:
     for i in range(3):
         manifest = oci_manifest(
             f"{region}/orders/{i}",
-            **{
+            annotations={
                 "org.opencontainers.image.source": "https://github.com/example/orders",
                 "org.opencontainers.image.revision": hashlib.sha1(str(i).encode()).hexdigest(),
             },

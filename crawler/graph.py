@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import anyio
 import structlog
 from aiobotocore.session import AioSession
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from crawler.aws.client import CallStats, RegionClient, open_region_client
 from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
@@ -19,7 +19,14 @@ from crawler.config import Config
 from crawler.ecr.images import list_images
 from crawler.ecr.repositories import list_repositories
 from crawler.errors import AwsError, CredentialsError, RegionDisabledError
-from crawler.records import Error, RegionCounts, Repository, ScanRecord, ScanSummary
+from crawler.records import (
+    Error,
+    RegionCounts,
+    Repository,
+    ScanRecord,
+    ScanStatus,
+    ScanSummary,
+)
 from crawler.sinks import Sink
 
 log = structlog.get_logger(__name__)
@@ -76,7 +83,7 @@ async def scan(
         return await crawl.run(regions, sink, stop, started_at)
 
 
-async def _write_all(receive: ObjectReceiveStream[Sequence[ScanRecord]], sink: Sink) -> None:
+async def _write_all(receive: MemoryObjectReceiveStream[Sequence[ScanRecord]], sink: Sink) -> None:
     """The one task that owns the sink: batches whatever is waiting, writes, repeats."""
     async with receive:
         async for page in receive:
@@ -104,7 +111,7 @@ class _Crawl:
         self.scan_id = str(uuid.uuid4())
         self.from_all = from_all
         self.stats = stats
-        self.send: ObjectSendStream[Sequence[ScanRecord]]
+        self.send: MemoryObjectSendStream[Sequence[ScanRecord]]
 
     async def run(
         self, regions: list[str], sink: Sink, stop: anyio.Event | None, started_at: datetime
@@ -134,21 +141,21 @@ class _Crawl:
                 except* CredentialsError as group:
                     fatal = next(e for e in group.exceptions if isinstance(e, CredentialsError))
                 errors = sum(c.errors for c in self.stats.regions.values())
-                status = "partial" if errors or fatal else "complete"
+                status: ScanStatus = "partial" if errors or fatal else "complete"
                 summary = self._summary("interrupted" if interrupted else status, started_at)
                 await self.send.send([summary])
         if fatal is not None:
             raise fatal
         return summary
 
-    def _summary(self, status: str, started_at: datetime) -> ScanSummary:
+    def _summary(self, status: ScanStatus, started_at: datetime) -> ScanSummary:
         stats = self.stats
         return ScanSummary(
             scan_id=self.scan_id,
             account_id=self.account_id,
             started_at=started_at,
             finished_at=datetime.now(UTC),
-            status=status,  # type: ignore[arg-type]
+            status=status,
             regions={
                 r: RegionCounts(repositories=c.repositories, images=c.images, errors=c.errors)
                 for r, c in stats.regions.items()

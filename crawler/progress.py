@@ -50,6 +50,9 @@ def print_summary(summary: ScanSummary, console: Console) -> None:
     console.print(
         f"account {summary.account_id}  {seconds:.1f} s  {summary.api_calls:,} API calls  "
         f"{summary.retries:,} retries  {summary.throttled:,} throttled"
-        + (f"  skipped (not enabled): {', '.join(summary.regions_skipped)}"
-           if summary.regions_skipped else "")
+        + (
+            f"  skipped (not enabled): {', '.join(summary.regions_skipped)}"
+            if summary.regions_skipped
+            else ""
+        )
     )

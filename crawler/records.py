@@ -93,13 +93,16 @@ class RegionCounts(msgspec.Struct, frozen=True, kw_only=True):
     errors: int = 0
 
 
+ScanStatus = Literal["complete", "partial", "interrupted"]
+
+
 class ScanSummary(Record, frozen=True, kw_only=True, tag="scan_summary"):
     """The last record of every scan; a sink may treat it as the commit marker."""
 
     account_id: str | None
     started_at: datetime
     finished_at: datetime
-    status: Literal["complete", "partial", "interrupted"]
+    status: ScanStatus
     regions: dict[str, RegionCounts]
     regions_skipped: list[str]
     api_calls: int

@@ -99,9 +99,7 @@ class ListSink:
 
 
 def make_config(proxy: AwsProxy, regions: str | list[str] = REGIONS, **overrides: Any) -> Config:
-    return load_config(
-        None, regions=regions, endpoint_url=proxy.url, **{**FAST_RETRY, **overrides}
-    )
+    return load_config(None, regions=regions, endpoint_url=proxy.url, **{**FAST_RETRY, **overrides})
 
 
 def run_scan(config: Config) -> tuple[ScanSummary, ListSink]:
@@ -165,7 +163,9 @@ def truth(moto_url: str, regions: Sequence[str]) -> tuple[set[Any], list[Any]]:
 
 def inventory(records: Sequence[Any]) -> tuple[set[Any], list[Any]]:
     """The same shape as `truth`, from a scan's records (duplicates kept, to be caught)."""
-    repositories = {(r.region, r.repository_name) for r in records if r.__class__.__name__ == "Repository"}
+    repositories = {
+        (r.region, r.repository_name) for r in records if r.__class__.__name__ == "Repository"
+    }
     images = sorted(
         (r.region, r.repository_name, r.image_digest, tuple(r.image_tags))
         for r in records

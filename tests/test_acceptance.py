@@ -80,8 +80,15 @@ def test_scan_equals_awscli_field_by_field(
             name = repo["repositoryName"]
             theirs[("repository", region, name)] = normalise(repo)
             images = aws(
-                "ecr", "describe-images", "--region", region, "--repository-name", name,
-                "--filter", "tagStatus=ANY,imageStatus=ANY", env=aws_env,
+                "ecr",
+                "describe-images",
+                "--region",
+                region,
+                "--repository-name",
+                name,
+                "--filter",
+                "tagStatus=ANY,imageStatus=ANY",
+                env=aws_env,
             )["imageDetails"]
             for image in images:
                 image.setdefault("imageTags", [])

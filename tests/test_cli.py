@@ -30,7 +30,7 @@ def test_records_go_to_stdout_and_logs_to_stderr(aws_env: dict[str, str], proxy:
     assert all(line.startswith('{"type":') for line in result.stdout.splitlines())
     assert records[-1]["type"] == "scan_summary"
     assert records[-1]["status"] == "complete"
-    repositories, images = truth(proxy.upstream, ["us-east-1", "eu-west-1"])
+    _repositories, images = truth(proxy.upstream, ["us-east-1", "eu-west-1"])
     assert sum(r["type"] == "image" for r in records) == len(images)
     # not a terminal: logs are JSON lines carrying the scan id
     logs = [json.loads(line) for line in result.stderr.splitlines()]
@@ -66,7 +66,9 @@ def test_access_denied_region_exits_1_with_error_record(
 
 def test_missing_credentials_exit_3(aws_env: dict[str, str]) -> None:
     """No credentials anywhere: exit 3 and one line saying how to provide them."""
-    env = {k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
     result = cli("scan", "--regions", "us-east-1", env=env)
     assert result.code == 3
     assert "no AWS credentials found" in one_line_error(result.stderr)
@@ -79,7 +81,8 @@ def test_rejected_credentials_exit_3(aws_env: dict[str, str], proxy: AwsProxy) -
     result = cli("scan", "--regions", "us-east-1", env=aws_env)
     assert result.code == 3
     line = one_line_error(result.stderr)
-    assert "rejected the credentials" in line and "InvalidClientTokenId" in line
+    assert "rejected the credentials" in line
+    assert "InvalidClientTokenId" in line
 
 
 def test_unreachable_endpoint_is_one_line(aws_env: dict[str, str]) -> None:
@@ -160,8 +163,18 @@ def test_sigint_keeps_whole_lines_and_exits_130(
     proxy.rules.append(Rule("latency", operation="DescribeImages", delay=0.3))
     target = tmp_path / "inventory.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "crawler", "scan", "--regions", "us-east-1,eu-west-1",
-         "--concurrency", "1", "--sink", f"jsonl:{target}"],
+        [
+            sys.executable,
+            "-m",
+            "crawler",
+            "scan",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--concurrency",
+            "1",
+            "--sink",
+            f"jsonl:{target}",
+        ],
         env={**aws_env, "PYTHONUNBUFFERED": "1"},
         stderr=subprocess.PIPE,
         text=True,

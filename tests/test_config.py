@@ -41,7 +41,9 @@ def test_shipped_config_yaml_is_valid_and_states_the_defaults() -> None:
 
 def test_unknown_nested_key_suggests_the_right_one() -> None:
     """A misspelt key names its full path and the closest known key."""
-    with pytest.raises(ConfigError, match=r"unknown key 'retry.max_atempts' \(did you mean 'max_attempts'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'retry.max_atempts' \(did you mean 'max_attempts'\?\)"
+    ):
         load_config(**{"retry.max_atempts": 3})
 
 

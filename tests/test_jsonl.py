@@ -22,8 +22,16 @@ ERROR = Error(
 
 def summary(status: str) -> ScanSummary:
     return ScanSummary(
-        scan_id="s", account_id="1", started_at=NOW, finished_at=NOW, status=status,  # type: ignore[arg-type]
-        regions={}, regions_skipped=[], api_calls=0, retries=0, throttled=0,
+        scan_id="s",
+        account_id="1",
+        started_at=NOW,
+        finished_at=NOW,
+        status=status,  # type: ignore[arg-type]
+        regions={},
+        regions_skipped=[],
+        api_calls=0,
+        retries=0,
+        throttled=0,
     )
 
 
@@ -38,7 +46,9 @@ def write_and_close(sink: JsonlSink, *batches: list[object]) -> None:
 
 def test_interrupted_name_keeps_the_extensions() -> None:
     """inventory.jsonl.gz is kept as inventory.interrupted.jsonl.gz."""
-    assert interrupted_path(Path("/x/inventory.jsonl.gz")) == Path("/x/inventory.interrupted.jsonl.gz")
+    assert interrupted_path(Path("/x/inventory.jsonl.gz")) == Path(
+        "/x/inventory.interrupted.jsonl.gz"
+    )
 
 
 def test_file_appears_only_when_the_scan_ends(tmp_path: Path) -> None:
@@ -65,7 +75,7 @@ def test_sink_uris() -> None:
     """'-', 'jsonl:-' and 'jsonl:PATH' are sinks; anything else is a config error with a hint."""
     assert open_sink("-").path is None  # type: ignore[attr-defined]
     assert open_sink("jsonl:-").path is None  # type: ignore[attr-defined]
-    with pytest.raises(ConfigError, match="did you mean 'jsonl:inv.jsonl'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'jsonl:inv\.jsonl'"):
         open_sink("inv.jsonl")
 
 

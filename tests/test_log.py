@@ -12,7 +12,10 @@ def test_known_secret_values_are_removed_everywhere() -> None:
     event = redactor(
         None,
         "info",
-        {"event": "x wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY y", "nested": {"v": ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]}},
+        {
+            "event": "x wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY y",
+            "nested": {"v": ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]},
+        },
     )
     assert "wJalrXUtnFEMI" not in repr(event)
 

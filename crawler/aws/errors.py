@@ -67,7 +67,9 @@ def translate(exc: Exception, operation: str) -> Exception:
         if code in ACCESS_DENIED_CODES:
             return AccessDeniedError(operation, code, message)
         if code in CREDENTIALS_CODES:
-            return CredentialsError(f"AWS rejected the credentials ({operation}: {code}: {message})")
+            return CredentialsError(
+                f"AWS rejected the credentials ({operation}: {code}: {message})"
+            )
         if code == "UnrecognizedClientException":
             # ECR says this both for bad keys and for opt-in regions the account has not
             # enabled; the keys were proven good by GetCallerIdentity, so it is the region.

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from crawler import __version__
 from crawler.aws.errors import translate
 from crawler.config import Config
-from crawler.errors import ConfigError, CredentialsError, CrawlerError
+from crawler.errors import ConfigError, CrawlerError, CredentialsError
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -37,7 +37,9 @@ def client_config(config: Config, pool_size: int = 10) -> AioConfig:
     )
 
 
-async def open_session(config: Config, region: str, session: AioSession | None = None) -> AioSession:
+async def open_session(
+    config: Config, region: str, session: AioSession | None = None
+) -> AioSession:
     """A session on the standard chain (or `session`, as given), switched to `auth.role_arn`
     with refreshing credentials when configured. `region` is where STS is called."""
     session = session or AioSession()
@@ -54,7 +56,7 @@ async def open_session(config: Config, region: str, session: AioSession | None =
     if config.auth.external_id:
         extra["ExternalId"] = config.auth.external_id
     fetcher = AioAssumeRoleCredentialFetcher(
-        client_creator=partial(
+        client_creator=partial(  # type: ignore[arg-type]  # aiobotocore's context manager
             session.create_client,
             region_name=region,
             endpoint_url=config.endpoint_url,
@@ -67,7 +69,7 @@ async def open_session(config: Config, region: str, session: AioSession | None =
     assumed = AioSession()
     # botocore has no public setter for refreshing credentials; this is how its own
     # assume-role provider installs them.
-    assumed._credentials = AioDeferredRefreshableCredentials(
+    assumed._credentials = AioDeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=fetcher.fetch_credentials, method="assume-role"
     )
     return assumed

@@ -15,9 +15,7 @@ PAGE_SIZE = 1000
 ALL_IMAGES = {"tagStatus": "ANY", "imageStatus": "ANY"}
 
 
-async def list_images(
-    client: RegionClient, repository: Repository
-) -> AsyncIterator[list[Image]]:
+async def list_images(client: RegionClient, repository: Repository) -> AsyncIterator[list[Image]]:
     """Each page's images as one list: the crawl sends pages, not single records."""
     params: dict[str, Any] = {
         "registryId": repository.registry_id,

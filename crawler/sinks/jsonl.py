@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import anyio.to_thread
 import msgspec
@@ -30,7 +30,7 @@ class JsonlSink:
         self.path = None if path is None else Path(path)
         if self.path is None:
             self._tmp = None
-            self._file: IO[bytes] = sys.stdout.buffer
+            self._file: BinaryIO | gzip.GzipFile = sys.stdout.buffer
             return
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
