@@ -136,7 +136,9 @@ def _run(config: Config, sink: Sink, session: AioSession) -> int:
 
 async def _scan(config: Config, sink: Sink, session: AioSession, redactor: Redactor) -> ScanSummary:
     console = Console(stderr=True)
-    interactive = console.is_terminal and config.log.level != "error"
+    # Records on a terminal's stdout would interleave with the progress line.
+    records_on_terminal = config.sink in ("-", "jsonl:-") and sys.stdout.isatty()
+    interactive = console.is_terminal and not records_on_terminal and config.log.level != "error"
     stats = ScanStats()
     stop = anyio.Event()
     credentials = await session.get_credentials()

@@ -28,7 +28,14 @@ def _line(stats: ScanStats, rate: float) -> Text:
 async def show_progress(stats: ScanStats, console: Console) -> None:
     """Redraw the progress line until cancelled; logs printed meanwhile appear above it."""
     last_calls, last_time, rate = 0, time.monotonic(), 0.0
-    with Live(_line(stats, 0), console=console, transient=True, redirect_stderr=True) as live:
+    live = Live(
+        _line(stats, 0),
+        console=console,
+        transient=True,
+        redirect_stderr=True,
+        redirect_stdout=False,
+    )
+    with live:
         while True:
             await anyio.sleep(0.5)
             now = time.monotonic()
