@@ -172,6 +172,11 @@ class AwsProxy:
     def _serve(self) -> None:
         assert self._loop is not None
         self._loop.run_forever()
+        # Handlers still sleeping on a "latency" rule for a client that gave up.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         # Hooks run in the default executor; join its threads before closing the loop.
         self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()
