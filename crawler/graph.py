@@ -194,7 +194,12 @@ class _Crawl:
                         await repo_slots.acquire()
                         tg.start_soon(self._repository, client, repository, repo_slots)
                 except AwsError as exc:
-                    await self._failed(exc, region)
+                    if isinstance(exc, RegionDisabledError) and self.from_all:
+                        log.warning("region not enabled for this account; skipped")
+                        self.stats.skipped.append(region)
+                        del self.stats.regions[region]
+                    else:
+                        await self._failed(exc, region)
         finally:
             slot.release()
             self.stats.regions_done += 1
@@ -216,11 +221,6 @@ class _Crawl:
 
     async def _failed(self, exc: AwsError, region: str, repository: str | None = None) -> None:
         """Record what could not be collected; the rest of the scan goes on."""
-        if isinstance(exc, RegionDisabledError) and self.from_all:
-            log.warning("region not enabled for this account; skipped", error=exc.code)
-            self.stats.skipped.append(region)
-            del self.stats.regions[region]
-            return
         self.stats.regions[region].errors += 1
         log.error("could not collect", operation=exc.operation, error=exc.code, message=exc.message)
         await self.send.send(

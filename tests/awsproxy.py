@@ -176,7 +176,8 @@ class AwsProxy:
         pending = asyncio.all_tasks(self._loop)
         for task in pending:
             task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if pending:
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         # Hooks run in the default executor; join its threads before closing the loop.
         self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()

@@ -140,16 +140,18 @@ def test_no_region_anywhere_exits_2(aws_env: dict[str, str]) -> None:
     assert "--regions" in one_line_error(result.stderr)
 
 
-def test_secrets_never_appear_in_output_even_at_debug(
-    aws_env: dict[str, str], proxy: AwsProxy
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
+def test_secrets_never_appear_in_output_at_any_log_level(
+    aws_env: dict[str, str], proxy: AwsProxy, level: str
 ) -> None:
-    """The secret key and session token appear nowhere in records or logs at debug level."""
+    """The secret key and session token appear nowhere in records or logs, at every level."""
     token = "session-TOKEN-MARKER-0f4e2d7a9c"
     env = {**aws_env, "AWS_SESSION_TOKEN": token}
     proxy.rules.append(Rule("access_denied", operation="DescribeImages", rate=0.3))
-    result = cli("scan", "--regions", "us-east-1", "--log-level", "debug", env=env)
+    result = cli("scan", "--regions", "us-east-1", "--log-level", level, env=env)
     assert result.code == 1
-    assert "botocore" in result.stderr  # debug really shows botocore's own logs
+    if level == "debug":
+        assert "botocore" in result.stderr  # debug really shows botocore's own logs
     for output in (result.stdout, result.stderr):
         assert SECRET_KEY not in output
         assert token not in output

@@ -55,7 +55,9 @@ def test_denied_assume_role_is_a_credentials_error(proxy: AwsProxy) -> None:
     """A role the caller may not assume stops the scan before it starts, naming the role."""
     proxy.rules.append(Rule("access_denied", operation="AssumeRole"))
     config = make_config(proxy, regions=["us-east-1"], **{"auth.role_arn": ROLE})
-    with pytest.raises(CredentialsError, match=f"cannot assume role {ROLE}: AccessDenied"):
+    with pytest.raises(
+        CredentialsError, match=f"cannot assume role {ROLE}: AssumeRole: AccessDenied"
+    ):
         run_scan(config)
 
 

@@ -12,19 +12,13 @@ import anyio
 import structlog
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState
 
 from crawler.aws.errors import translate
+from crawler.aws.retry import retrying
 from crawler.aws.session import client_config
 from crawler.config import Config
-from crawler.errors import RetryableError, ThrottledError
+from crawler.errors import ThrottledError
 
 log = structlog.get_logger(__name__)
 
@@ -50,17 +44,8 @@ class RegionClient:
         self._client = client
         self._stats = stats
         self._limiter = anyio.CapacityLimiter(config.concurrency.api_calls)
-        retry = config.retry
-        self._retrying = AsyncRetrying(
-            stop=stop_after_attempt(retry.max_attempts) | stop_after_delay(retry.max_wait_seconds),
-            wait=wait_random_exponential(
-                multiplier=retry.base_delay_seconds, max=retry.max_delay_seconds
-            ),
-            retry=retry_if_exception_type(RetryableError),
-            before_sleep=self._before_retry,
-            sleep=anyio.sleep,
-            reraise=True,
-        )
+        self._api_names: dict[str, str] = client.meta.method_to_api_mapping
+        self._retrying = retrying(config.retry, before_sleep=self._before_retry)
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (botocore's snake_case method name) once, retried on throttling,
@@ -75,7 +60,7 @@ class RegionClient:
                     try:
                         reply: dict[str, Any] = await method(**params)
                     except (ClientError, BotoCoreError) as exc:
-                        error = translate(exc, _api_name(operation))
+                        error = translate(exc, self._api_names.get(operation, operation))
                         if isinstance(error, ThrottledError):
                             self._stats.throttled += 1
                         raise error from None
@@ -92,10 +77,6 @@ class RegionClient:
             attempt=state.attempt_number,
             sleep=round(state.upcoming_sleep, 3),
         )
-
-
-def _api_name(operation: str) -> str:
-    return "".join(part.title() for part in operation.split("_"))
 
 
 @asynccontextmanager

@@ -53,9 +53,11 @@ CREDENTIALS_CODES = frozenset(
 NOT_FOUND_CODES = frozenset({"RepositoryNotFoundException", "RegistryNotFoundException"})
 
 
-def translate(exc: Exception, operation: str) -> Exception:
-    """Our error for botocore's `exc`; anything we do not know is returned unchanged."""
+def translate(exc: Exception, operation: str = "") -> Exception:
+    """Our error for botocore's `exc` in `operation` (a ClientError knows its own operation);
+    anything we do not know is returned unchanged."""
     if isinstance(exc, ClientError):
+        operation = exc.operation_name or operation
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", "")).strip() or "(no message)"

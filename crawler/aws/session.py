@@ -17,8 +17,15 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from crawler import __version__
 from crawler.aws.errors import translate
+from crawler.aws.retry import retrying
 from crawler.config import Config
-from crawler.errors import ConfigError, CrawlerError, CredentialsError
+from crawler.errors import (
+    AwsError,
+    ConfigError,
+    CrawlerError,
+    CredentialsError,
+    ThrottledError,
+)
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -77,33 +84,27 @@ async def open_session(
 
 async def get_identity(session: AioSession, config: Config, region: str) -> Identity:
     """sts:GetCallerIdentity, once: proves the credentials and gives the account id."""
-    try:
-        async with session.create_client(
-            "sts",
-            region_name=region,
-            endpoint_url=config.endpoint_url,
-            config=client_config(config),
-        ) as sts:
-            reply = await sts.get_caller_identity()
-    except ClientError as exc:
-        if exc.operation_name == "AssumeRole":
-            error = exc.response.get("Error", {})
-            raise CredentialsError(
-                f"cannot assume role {config.auth.role_arn}: {error.get('Code')}: "
-                f"{error.get('Message')}"
-            ) from None
-        raise _identity_error(exc) from None
-    except BotoCoreError as exc:
-        raise _identity_error(exc) from None
+    async with session.create_client(
+        "sts", region_name=region, endpoint_url=config.endpoint_url, config=client_config(config)
+    ) as sts:
+        # Only throttling is retried: many CI jobs may start at once, while an unreachable
+        # endpoint or bad credentials at the start should be reported at once.
+        async for attempt in retrying(config.retry, on=ThrottledError):
+            with attempt:
+                try:
+                    reply = await sts.get_caller_identity()
+                except (ClientError, BotoCoreError) as exc:
+                    raise _identity_error(translate(exc, "GetCallerIdentity"), config) from None
     return Identity(account_id=reply["Account"], arn=reply["Arn"])
 
 
-def _identity_error(exc: Exception) -> CrawlerError:
-    error = translate(exc, "GetCallerIdentity")
-    if isinstance(error, CrawlerError) and not isinstance(error, CredentialsError):
-        # Whatever stops GetCallerIdentity (denied, unreachable) stops the whole scan.
-        error = CrawlerError(f"cannot verify the credentials with sts:GetCallerIdentity: {error}")
-    return error if isinstance(error, CrawlerError) else CrawlerError(str(error))
+def _identity_error(error: Exception, config: Config) -> Exception:
+    """Whatever stops GetCallerIdentity (or the AssumeRole before it) stops the whole scan."""
+    if isinstance(error, CredentialsError | ThrottledError):
+        return error
+    if isinstance(error, AwsError) and error.operation == "AssumeRole":
+        return CredentialsError(f"cannot assume role {config.auth.role_arn}: {error}")
+    return CrawlerError(f"cannot verify the credentials with sts:GetCallerIdentity: {error}")
 
 
 def default_region(session: AioSession) -> str | None:
