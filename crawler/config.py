@@ -63,6 +63,24 @@ class Timeouts(_Section, frozen=True):
     """Read timeout per call; a timed-out call is retried."""
 
 
+class Collect(_Section, frozen=True):
+    manifests: Literal["off", "new", "all"] = "new"
+    """BatchGetImage: "new" fetches only digests not in the local cache (BatchGetImage updates
+    lastRecordedPullTime on AWS), "all" every digest, "off" none."""
+    referrers: bool = False
+    """ListImageReferrers: signatures, SBOMs and attestations attached to each image."""
+    scan_findings: Literal["off", "summary", "full"] = "summary"
+    """"summary": the counts DescribeImages gives; "full": one record per finding
+    (DescribeImageScanFindings) for every image whose scan completed; "off": neither."""
+    registry: bool = False
+    """A registry record per account-region: replication, scanning configuration, registry
+    policy, pull-through cache rules, pull-time update exclusions."""
+    policies: bool = False
+    """Lifecycle and repository policies on each repository record."""
+    tags: bool = False
+    """Resource tags on each repository record (ListTagsForResource)."""
+
+
 class Log(_Section, frozen=True):
     format: Literal["auto", "console", "json"] = "auto"
     """auto: readable on a terminal, JSON lines otherwise."""
@@ -81,6 +99,10 @@ class Config(_Section, frozen=True):
     AWS_ENDPOINT_URL_ECR and AWS_ENDPOINT_URL_STS work too."""
     sink: str = "-"
     """Where records go: "-" or "jsonl:-" (stdout), "jsonl:PATH", "jsonl:PATH.gz"."""
+    cache_dir: str | None = None
+    """Where the manifest cache lives; null: $XDG_CACHE_HOME/ecr-crawler or
+    ~/.cache/ecr-crawler."""
+    collect: Collect = msgspec.field(default_factory=Collect)
     auth: Auth = msgspec.field(default_factory=Auth)
     concurrency: Concurrency = msgspec.field(default_factory=Concurrency)
     retry: Retry = msgspec.field(default_factory=Retry)

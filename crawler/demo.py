@@ -180,6 +180,72 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _fill_moto_gaps() -> None:
+    """moto 5 lacks a few ECR behaviours the crawler reads; the emulator gets them here, on the
+    server side: DescribeImages reports the scan status and findings summary after
+    StartImageScan, artifactMediaType and subjectManifestDigest from the manifest;
+    ListImageReferrers answers from the subjects of the repository's manifests;
+    ListPullTimeUpdateExclusions and DescribePullThroughCacheRules answer "none"."""
+    from moto.core.responses import ActionResult
+    from moto.ecr.models import Image
+    from moto.ecr.responses import ECRResponse
+
+    def manifest(image: Any) -> dict[str, Any]:
+        return json.loads(image.image_manifest)  # type: ignore[no-any-return]
+
+    def scanned(image: Any, value: Any) -> Any:
+        return value if image.last_scan else None
+
+    derived = {
+        "image_scan_status": lambda i: scanned(
+            i, {"status": "COMPLETE", "description": "The scan was completed."}
+        ),
+        "image_scan_findings_summary": lambda i: scanned(
+            i,
+            {
+                "imageScanCompletedAt": i.last_scan,
+                "vulnerabilitySourceUpdatedAt": i.last_scan,
+                "findingSeverityCounts": {"HIGH": 1},  # what moto's findings hold
+            },
+        ),
+        "subject_manifest_digest": lambda i: manifest(i).get("subject", {}).get("digest"),
+        "artifact_media_type": lambda i: manifest(i).get("config", {}).get("mediaType"),
+    }
+    for name, getter in derived.items():
+        setattr(Image, name, property(getter))
+
+    def list_image_referrers(self: Any) -> Any:
+        repository = self.ecr_backend._get_repository(
+            self._get_param("repositoryName"), self._get_param("registryId")
+        )
+        subject = self._get_param("subjectId")["imageDigest"]
+        referrers = [
+            {
+                "digest": image.image_digest,
+                "mediaType": image.image_manifest_media_type,
+                "artifactType": body.get("artifactType") or body["config"]["mediaType"],
+                "size": len(image.image_manifest),
+                "annotations": body.get("annotations", {}),
+                "artifactStatus": "ACTIVE",
+            }
+            for image in repository.images
+            if (body := manifest(image)).get("subject", {}).get("digest") == subject
+        ]
+        return ActionResult({"referrers": referrers})
+
+    answers = {
+        "list_image_referrers": list_image_referrers,
+        "list_pull_time_update_exclusions": lambda self: ActionResult(
+            {"pullTimeUpdateExclusions": []}
+        ),
+        "describe_pull_through_cache_rules": lambda self: ActionResult(
+            {"pullThroughCacheRules": []}
+        ),
+    }
+    for name, answer in answers.items():
+        setattr(ECRResponse, name, answer)
+
+
 @contextmanager
 def run_emulator() -> Iterator[str]:
     """A moto server on a free loopback port, for as long as the block runs."""
@@ -193,6 +259,7 @@ def run_emulator() -> Iterator[str]:
         ) from None
     # werkzeug logs every request of the emulator; those are not the scan's logs.
     logging.getLogger("werkzeug").disabled = True
+    _fill_moto_gaps()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()

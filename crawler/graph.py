@@ -9,18 +9,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import anyio
+import msgspec
 import structlog
 from aiobotocore.session import AioSession
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from crawler.aws.client import CallStats, RegionClient, open_region_client
-from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
+from crawler.aws.session import Identity, get_identity, open_session, resolve_regions, sts_region
+from crawler.cache import ManifestCache, default_cache_dir
 from crawler.config import Config
+from crawler.ecr.findings import is_scanned, list_findings
 from crawler.ecr.images import list_images
+from crawler.ecr.manifests import (
+    INDEX_TYPES,
+    Manifests,
+    ManifestSource,
+    children_of,
+    list_referrers,
+    parse_manifest,
+)
+from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
-from crawler.errors import AwsError, CredentialsError, RegionDisabledError
+from crawler.errors import AccessDeniedError, AwsError, CredentialsError, RegionDisabledError
 from crawler.records import (
     Error,
+    Image,
     RegionCounts,
     Repository,
     ScanRecord,
@@ -34,6 +47,8 @@ log = structlog.get_logger(__name__)
 # Pages of records in flight between the crawl and the sink; a full buffer slows the crawl.
 STREAM_PAGES = 32
 SINK_BATCH = 2000
+# Records per stream item when a repository's images are sent at once.
+PAGE = 1000
 
 
 @dataclass
@@ -41,6 +56,7 @@ class Counts:
     repositories: int = 0
     images: int = 0
     errors: int = 0
+    optional_errors: int = 0
 
 
 @dataclass
@@ -75,12 +91,19 @@ async def scan(
     home = sts_region(config, base)
     session = await open_session(config, home, base)
     identity = await get_identity(session, config, home)
-    crawl = _Crawl(config, session, identity.account_id, from_all, stats or ScanStats())
-    with structlog.contextvars.bound_contextvars(
-        scan_id=crawl.scan_id, account=identity.account_id
-    ):
-        log.info("scan started", regions=len(regions), principal=identity.arn)
-        return await crawl.run(regions, sink, stop, started_at)
+    cache = None
+    if config.collect.manifests != "off":
+        cache = ManifestCache(config.cache_dir or default_cache_dir())
+    crawl = _Crawl(config, session, identity, from_all, stats or ScanStats(), cache)
+    try:
+        with structlog.contextvars.bound_contextvars(
+            scan_id=crawl.scan_id, account=identity.account_id
+        ):
+            log.info("scan started", regions=len(regions), principal=identity.arn)
+            return await crawl.run(regions, sink, stop, started_at)
+    finally:
+        if cache is not None:
+            cache.close()
 
 
 async def _write_all(receive: MemoryObjectReceiveStream[Sequence[ScanRecord]], sink: Sink) -> None:
@@ -101,13 +124,16 @@ class _Crawl:
         self,
         config: Config,
         session: AioSession,
-        account_id: str,
+        identity: Identity,
         from_all: bool,
         stats: ScanStats,
+        cache: ManifestCache | None,
     ) -> None:
         self.config = config
         self.session = session
-        self.account_id = account_id
+        self.account_id = identity.account_id
+        self.principal = identity.arn
+        self.cache = cache
         self.scan_id = str(uuid.uuid4())
         self.from_all = from_all
         self.stats = stats
@@ -157,7 +183,12 @@ class _Crawl:
             finished_at=datetime.now(UTC),
             status=status,
             regions={
-                r: RegionCounts(repositories=c.repositories, images=c.images, errors=c.errors)
+                r: RegionCounts(
+                    repositories=c.repositories,
+                    images=c.images,
+                    errors=c.errors,
+                    optional_errors=c.optional_errors,
+                )
                 for r, c in stats.regions.items()
             },
             regions_skipped=sorted(stats.skipped),
@@ -190,9 +221,9 @@ class _Crawl:
                 try:
                     async for repository in list_repositories(client, self.scan_id):
                         counts.repositories += 1
-                        await self.send.send([repository])
                         await repo_slots.acquire()
                         tg.start_soon(self._repository, client, repository, repo_slots)
+                    await self._registry(client)
                 except AwsError as exc:
                     if isinstance(exc, RegionDisabledError) and self.from_all:
                         log.warning("region not enabled for this account; skipped")
@@ -209,20 +240,150 @@ class _Crawl:
         self, client: RegionClient, repository: Repository, slot: anyio.Semaphore
     ) -> None:
         structlog.contextvars.bind_contextvars(repository=repository.repository_name)
-        counts = self.stats.regions[client.region]
+        collect = self.config.collect
+        failures: list[AwsError] = []
         try:
-            async for page in list_images(client, repository):
-                counts.images += len(page)
-                await self.send.send(page)
+            if collect.policies or collect.tags:
+                repository = await with_settings(client, repository, collect, failures)
+            await self.send.send([repository])
+            if collect.manifests == "off":
+                async for page in list_images(client, repository):
+                    await self._images(page)
+                    await self._findings(client, page, failures)
+            else:
+                # The whole repository first: DescribeImages reports lastRecordedPullTime as it
+                # was before BatchGetImage, and index manifests tell the children's parents.
+                images = [image async for page in list_images(client, repository) for image in page]
+                await self._with_manifests(client, repository, images, failures)
+                await self._findings(client, images, failures)
         except AwsError as exc:
             await self._failed(exc, client.region, repository.repository_name)
         finally:
             slot.release()
+        for failure in failures:
+            await self._failed(failure, client.region, repository.repository_name, optional=True)
 
-    async def _failed(self, exc: AwsError, region: str, repository: str | None = None) -> None:
+    async def _images(self, images: list[Image]) -> None:
+        if images:
+            self.stats.regions[images[0].region].images += len(images)
+            for start in range(0, len(images), PAGE):
+                await self.send.send(images[start : start + PAGE])
+
+    async def _with_manifests(
+        self,
+        client: RegionClient,
+        repository: Repository,
+        images: list[Image],
+        failures: list[AwsError],
+    ) -> None:
+        assert self.cache is not None
+        source = ManifestSource(client, self.cache, refetch=self.config.collect.manifests == "all")
+        ids = (repository.registry_id, repository.repository_name)
+        indexes = [i.image_digest for i in images if i.image_manifest_media_type in INDEX_TYPES]
+        parents: dict[str, list[str]] = {}
+        async for batch in source.get(*ids, indexes):
+            for digest, (media_type, text) in batch.items():
+                for child in children_of(media_type, text):
+                    parents.setdefault(child, []).append(digest)
+            await self._manifest_records(client, repository, batch, failures)
+        await self._images(
+            [
+                msgspec.structs.replace(i, index_digests=sorted(parents.get(i.image_digest, ())))
+                for i in images
+            ]
+        )
+        others = [i.image_digest for i in images if i.image_manifest_media_type not in INDEX_TYPES]
+        async for batch in source.get(*ids, others):
+            await self._manifest_records(client, repository, batch, failures)
+        failures += source.failures
+
+    async def _manifest_records(
+        self,
+        client: RegionClient,
+        repository: Repository,
+        manifests: Manifests,
+        failures: list[AwsError],
+    ) -> None:
+        records = []
+        for digest, (media_type, text) in manifests.items():
+            referrers = None
+            if self.config.collect.referrers and not _denied(failures, "ListImageReferrers"):
+                try:
+                    referrers = await list_referrers(
+                        client, repository.registry_id, repository.repository_name, digest
+                    )
+                except AwsError as exc:
+                    failures.append(exc)
+            scope = {
+                "scan_id": self.scan_id,
+                "account_id": self.account_id,
+                "region": client.region,
+                "registry_id": repository.registry_id,
+                "repository_name": repository.repository_name,
+                "image_digest": digest,
+            }
+            records.append(parse_manifest(text, media_type, scope=scope, referrers=referrers))
+        if records:
+            await self.send.send(records)
+
+    async def _findings(
+        self, client: RegionClient, images: list[Image], failures: list[AwsError]
+    ) -> None:
+        if self.config.collect.scan_findings != "full":
+            return
+        for image in images:
+            if not is_scanned(image) or _denied(failures, "DescribeImageScanFindings"):
+                continue
+            try:
+                async for page in list_findings(client, image):
+                    await self.send.send(page)
+            except AwsError as exc:
+                failures.append(exc)
+
+    async def _registry(self, client: RegionClient) -> None:
+        """The registry record, and whether BatchGetImage will update pull times."""
+        collect = self.config.collect
+        failures: list[AwsError] = []
+        exclusions = None
+        if collect.registry:
+            registry = await describe_registry(client, self.scan_id, self.principal, failures)
+            await self.send.send([registry])
+            exclusions = registry.pull_time_update_exclusions
+        elif collect.manifests != "off":
+            # Only a warning hangs on this call, so its denial is no error record.
+            exclusions = await pull_time_exclusions(client, [])
+        for failure in failures:
+            await self._failed(failure, client.region, optional=True)
+        if collect.manifests == "off":
+            return
+        principal = role_arn(self.principal)
+        if exclusions is None:
+            log.warning(
+                "cannot tell whether BatchGetImage updates pull times: "
+                "ecr:ListPullTimeUpdateExclusions failed",
+                principal=principal,
+            )
+        elif principal not in exclusions:
+            log.warning(
+                "BatchGetImage by the crawler updates each image's lastRecordedPullTime, which "
+                "lifecycle rules read; exclude the crawler with: aws ecr "
+                f"register-pull-time-update-exclusion --principal-arn {principal} "
+                f"--region {client.region} (or set collect.manifests: off)",
+            )
+
+    async def _failed(
+        self, exc: AwsError, region: str, repository: str | None = None, optional: bool = False
+    ) -> None:
         """Record what could not be collected; the rest of the scan goes on."""
-        self.stats.regions[region].errors += 1
-        log.error("could not collect", operation=exc.operation, error=exc.code, message=exc.message)
+        counts = self.stats.regions[region]
+        message = exc.message
+        if optional:
+            counts.optional_errors += 1
+            if isinstance(exc, AccessDeniedError):
+                message += f" (add ecr:{exc.operation} to the crawler's IAM policy)"
+        else:
+            counts.errors += 1
+        log.error("could not collect", operation=exc.operation, error=exc.code, message=message)
         await self.send.send(
             [
                 Error(
@@ -232,7 +393,13 @@ class _Crawl:
                     repository_name=repository,
                     operation=exc.operation,
                     error_code=exc.code,
-                    message=exc.message,
+                    message=message,
+                    optional=optional,
                 )
             ]
         )
+
+
+def _denied(failures: list[AwsError], operation: str) -> bool:
+    """Once an optional call is denied, asking again for every image only repeats the denial."""
+    return any(isinstance(f, AccessDeniedError) and f.operation == operation for f in failures)

@@ -7,7 +7,7 @@ timestamps are timezone-aware UTC datetimes (RFC 3339 in JSON).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -45,6 +45,10 @@ class Repository(_Scoped, frozen=True, kw_only=True, tag="repository"):
     image_tag_mutability_exclusion_filters: list[TagMutabilityExclusionFilter] | None = None
     image_scanning_configuration: ImageScanningConfiguration | None = None
     encryption_configuration: EncryptionConfiguration | None = None
+    # With collect.policies / collect.tags; null when not collected or denied, {} for none.
+    lifecycle_policy: dict[str, Any] | None = None
+    repository_policy: dict[str, Any] | None = None
+    tags: dict[str, str] | None = None
 
 
 class ImageScanStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +80,109 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     last_archived_at: datetime | None = None
     last_activated_at: datetime | None = None
     subject_manifest_digest: str | None = None
+    # Digests of the image indexes (multi-arch manifests) in this repository that list this
+    # image as a child; null when manifests are not collected.
+    index_digests: list[str] | None = None
+
+
+class Descriptor(msgspec.Struct, frozen=True, kw_only=True):
+    """An OCI content descriptor: a blob or manifest by digest."""
+
+    digest: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+
+
+class Platform(msgspec.Struct, frozen=True, kw_only=True):
+    os: str | None = None
+    architecture: str | None = None
+    variant: str | None = None
+    os_version: str | None = None
+
+
+class ManifestChild(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of an image index / manifest list."""
+
+    digest: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    platform: Platform | None = None
+    # A buildx attestation (platform unknown/unknown, vnd.docker.reference.type), not an image.
+    attestation: bool = False
+    annotations: dict[str, str] | None = None
+
+
+class Referrer(msgspec.Struct, frozen=True, kw_only=True):
+    digest: str | None = None
+    media_type: str | None = None
+    artifact_type: str | None = None
+    size: int | None = None
+    annotations: dict[str, str] | None = None
+    artifact_status: str | None = None
+
+
+class ImageManifest(_Scoped, frozen=True, kw_only=True, tag="image_manifest"):
+    """What is inside an image: from BatchGetImage, or the local cache (digests are immutable)."""
+
+    registry_id: str
+    repository_name: str
+    image_digest: str
+    media_type: str | None = None
+    schema_version: int | None = None
+    artifact_type: str | None = None
+    config_digest: str | None = None
+    config_size: int | None = None
+    config_media_type: str | None = None
+    layers: list[Descriptor] | None = None
+    # Sum of the compressed layer sizes; null for an index.
+    total_size: int | None = None
+    annotations: dict[str, str] | None = None
+    subject: Descriptor | None = None
+    children: list[ManifestChild] | None = None
+    # With collect.referrers: artifacts attached to this image (signatures, SBOMs, ...).
+    referrers: list[Referrer] | None = None
+
+
+class ScanFinding(_Scoped, frozen=True, kw_only=True, tag="scan_finding"):
+    """One vulnerability of one image, from DescribeImageScanFindings (basic or enhanced)."""
+
+    registry_id: str
+    repository_name: str
+    image_digest: str
+    scan_type: Literal["BASIC", "ENHANCED"]
+    scan_completed_at: datetime | None = None
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+    uri: str | None = None
+    severity: str | None = None
+    package_name: str | None = None
+    package_version: str | None = None
+    fixed_in_version: str | None = None
+    cvss_score: float | None = None
+    cvss_vector: str | None = None
+    status: str | None = None
+    finding_arn: str | None = None
+    first_observed_at: datetime | None = None
+    last_observed_at: datetime | None = None
+    fix_available: str | None = None
+    exploit_available: str | None = None
+
+
+class Registry(_Scoped, frozen=True, kw_only=True, tag="registry"):
+    """How one account-region's registry is set up; a null field was not readable (see the
+    error record) or does not exist."""
+
+    registry_id: str
+    replication_configuration: dict[str, Any] | None = None
+    scanning_configuration: dict[str, Any] | None = None
+    registry_policy: dict[str, Any] | None = None
+    pull_through_cache_rules: list[dict[str, Any]] | None = None
+    pull_time_update_exclusions: list[str] | None = None
+    # Whether the crawler's own principal is excluded from pull-time updates.
+    crawler_principal_excluded: bool | None = None
 
 
 class Error(_Scoped, frozen=True, kw_only=True, tag="error"):
@@ -85,12 +192,17 @@ class Error(_Scoped, frozen=True, kw_only=True, tag="error"):
     operation: str
     error_code: str
     message: str
+    # An optional enrichment (policies, tags, findings, ...) failed: the field stays null and
+    # the inventory of repositories and images is still complete.
+    optional: bool = False
 
 
 class RegionCounts(msgspec.Struct, frozen=True, kw_only=True):
     repositories: int = 0
     images: int = 0
     errors: int = 0
+    # Failed optional enrichments; they do not make the scan partial.
+    optional_errors: int = 0
 
 
 ScanStatus = Literal["complete", "partial", "interrupted"]
@@ -110,4 +222,4 @@ class ScanSummary(Record, frozen=True, kw_only=True, tag="scan_summary"):
     throttled: int
 
 
-ScanRecord = Repository | Image | Error | ScanSummary
+ScanRecord = Repository | Image | ImageManifest | ScanFinding | Registry | Error | ScanSummary

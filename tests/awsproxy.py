@@ -38,6 +38,10 @@ Fault = Literal[
     "reject_credentials",
 ]
 Hook = Callable[[str, str, dict[str, Any]], None]
+# (region, request) -> the whole answer, for operations moto does not implement.
+Responder = Callable[[str, dict[str, Any]], dict[str, Any]]
+# (region, request, moto's answer) -> None, changing the answer in place where moto falls short.
+Rewrite = Callable[[str, dict[str, Any], dict[str, Any]], None]
 
 
 @dataclass
@@ -66,6 +70,7 @@ LISTINGS = {
     "DescribeRepositories": ("repositoryNames", "repositories"),
     "DescribeImages": ("imageIds", "imageDetails"),
     "ListImages": ("imageIds", "imageIds"),
+    "DescribeImageScanFindings": ("", "imageScanFindings.findings"),
 }
 DEFAULT_PAGE = 100
 INVALID_TOKEN = "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
@@ -128,6 +133,8 @@ class AwsProxy:
         self.url = ""
         self.rules: list[Rule] = []
         self.hooks: list[Hook] = []
+        self.responses: dict[str, Responder] = {}
+        self.rewrites: dict[str, Rewrite] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[str] = collections.Counter()
         self.page_cap = page_cap
@@ -164,6 +171,8 @@ class AwsProxy:
     def reset(self) -> None:
         self.rules.clear()
         self.hooks.clear()
+        self.responses.clear()
+        self.rewrites.clear()
         self.calls.clear()
         self.faults.clear()
         self.page_cap = self._initial_page_cap
@@ -225,9 +234,16 @@ class AwsProxy:
             for hook in list(self.hooks):
                 await asyncio.to_thread(hook, operation, region, payload)
 
+        if is_ecr and operation in self.responses:
+            answer = self.responses[operation](region, payload)
+            return web.Response(body=json.dumps(answer).encode(), content_type=JSON_TYPE)
         listing = LISTINGS.get(operation) if is_ecr else None
         if listing is None or listing[0] in payload:
             status, headers, data = await self._upstream(request, body)
+            if status == 200 and operation in self.rewrites:
+                reply = json.loads(data)
+                self.rewrites[operation](region, payload, reply)
+                data = json.dumps(reply).encode()
             return web.Response(status=status, headers=headers, body=data)
         return await self._paginate(request, operation, region, payload, listing[1])
 
@@ -304,11 +320,17 @@ class AwsProxy:
         if status != 200:
             return web.Response(status=status, headers=headers, body=data)
         result = json.loads(data)
-        items = result.get(items_field, [])
+        if operation in self.rewrites:
+            self.rewrites[operation](region, payload, result)
+        *parents, leaf = items_field.split(".")
+        holder = result
+        for name in parents:
+            holder = holder.setdefault(name, {})
+        items = holder.get(leaf, [])
         size = max_results or DEFAULT_PAGE
         if self.page_cap is not None:
             size = min(size, self.page_cap)
-        result[items_field] = items[offset : offset + size]
+        holder[leaf] = items[offset : offset + size]
         result.pop("nextToken", None)
         if offset + size < len(items):
             result["nextToken"] = _encode_token(offset + size, key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ def aws_env(proxy: AwsProxy, tmp_path: Any) -> dict[str, str]:
         AWS_CONFIG_FILE=str(tmp_path / "no-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
         AWS_EC2_METADATA_DISABLED="true",
+        XDG_CACHE_HOME=tempfile.mkdtemp(prefix="ecr-crawler-cache-"),
     )
     return env
 
@@ -99,7 +101,15 @@ class ListSink:
 
 
 def make_config(proxy: AwsProxy, regions: str | list[str] = REGIONS, **overrides: Any) -> Config:
-    return load_config(None, regions=regions, endpoint_url=proxy.url, **{**FAST_RETRY, **overrides})
+    """Config for an in-process scan through the proxy, with a manifest cache of its own."""
+    cache = tempfile.mkdtemp(prefix="ecr-crawler-cache-")
+    return load_config(
+        None,
+        regions=regions,
+        endpoint_url=proxy.url,
+        cache_dir=cache,
+        **{**FAST_RETRY, **overrides},
+    )
 
 
 def run_scan(config: Config) -> tuple[ScanSummary, ListSink]:

@@ -17,7 +17,7 @@ from conftest import cli
 
 REGIONS = ["us-east-1", "eu-west-1"]
 # Our additions to AWS's fields; everything else must match AWS's answer.
-OURS = {"type", "scan_id", "account_id", "region", "image_uri"}
+OURS = {"type", "scan_id", "account_id", "region", "image_uri", "index_digests"}
 
 
 def snake(name: str) -> str:

@@ -1,0 +1,56 @@
+"""A local content-addressed store of image manifests: a digest names its content forever, so
+a manifest fetched once never needs BatchGetImage again (which would update the image's
+lastRecordedPullTime on AWS)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ecr-crawler"
+
+
+class ManifestCache:
+    """digest -> (media type, manifest text), in one SQLite file, used from worker threads."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path / "manifests.sqlite", check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS manifests "
+            "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL)"
+        )
+        self._lock = anyio.Lock()
+
+    async def get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
+        async with self._lock:
+            return await anyio.to_thread.run_sync(self._get_many, digests)
+
+    def _get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
+        marks = ",".join("?" * len(digests))
+        rows = self._db.execute(
+            f"SELECT digest, media_type, manifest FROM manifests WHERE digest IN ({marks})",
+            digests,
+        )
+        return {digest: (media_type, text) for digest, media_type, text in rows}
+
+    async def put_many(self, items: Iterable[tuple[str, str, str]]) -> None:
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._put_many, list(items))
+
+    def _put_many(self, items: list[tuple[str, str, str]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO manifests VALUES (?, ?, ?)", items)
+
+    def close(self) -> None:
+        self._db.close()

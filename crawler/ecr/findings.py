@@ -1,0 +1,101 @@
+"""Scan findings of one image (ecr:DescribeImageScanFindings), basic and enhanced, page by page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from crawler.aws.client import RegionClient
+from crawler.ecr import utc
+from crawler.errors import NotFoundError
+from crawler.records import Image, ScanFinding
+
+# Basic scans end COMPLETE, enhanced (Inspector) ones stay ACTIVE; nothing else has findings.
+SCANNED = frozenset({"COMPLETE", "ACTIVE"})
+PAGE_SIZE = 1000
+
+
+def is_scanned(image: Image) -> bool:
+    return image.image_scan_status is not None and image.image_scan_status.status in SCANNED
+
+
+async def list_findings(client: RegionClient, image: Image) -> AsyncIterator[list[ScanFinding]]:
+    """Every finding of `image`'s latest scan; nothing when it has none (ScanNotFound is data).
+    Enhanced scanning returns at most 100 findings a page whatever maxResults says, so every
+    page is followed."""
+    params: dict[str, Any] = {
+        "registryId": image.registry_id,
+        "repositoryName": image.repository_name,
+        "imageId": {"imageDigest": image.image_digest},
+        "maxResults": PAGE_SIZE,
+    }
+    while True:
+        try:
+            page = await client.call("describe_image_scan_findings", **params)
+        except NotFoundError:
+            return
+        found = page.get("imageScanFindings", {})
+        completed = utc(found.get("imageScanCompletedAt"))
+        records = [_basic(f, image, completed) for f in found.get("findings", [])]
+        records += [_enhanced(f, image, completed) for f in found.get("enhancedFindings", [])]
+        if records:
+            yield records
+        if not page.get("nextToken"):
+            return
+        params["nextToken"] = page["nextToken"]
+
+
+def _identity(image: Image) -> dict[str, Any]:
+    return {
+        "scan_id": image.scan_id,
+        "account_id": image.account_id,
+        "region": image.region,
+        "registry_id": image.registry_id,
+        "repository_name": image.repository_name,
+        "image_digest": image.image_digest,
+    }
+
+
+def _basic(finding: dict[str, Any], image: Image, completed: Any) -> ScanFinding:
+    attributes = {a.get("key"): a.get("value") for a in finding.get("attributes", [])}
+    score = attributes.get("CVSS3_SCORE") or attributes.get("CVSS2_SCORE")
+    return ScanFinding(
+        **_identity(image),
+        scan_type="BASIC",
+        scan_completed_at=completed,
+        name=finding.get("name"),
+        description=finding.get("description"),
+        uri=finding.get("uri"),
+        severity=finding.get("severity"),
+        package_name=attributes.get("package_name"),
+        package_version=attributes.get("package_version"),
+        cvss_score=float(score) if score else None,
+        cvss_vector=attributes.get("CVSS3_VECTOR") or attributes.get("CVSS2_VECTOR"),
+    )
+
+
+def _enhanced(finding: dict[str, Any], image: Image, completed: Any) -> ScanFinding:
+    details = finding.get("packageVulnerabilityDetails", {})
+    package = (details.get("vulnerablePackages") or [{}])[0]
+    cvss = finding.get("scoreDetails", {}).get("cvss", {})
+    return ScanFinding(
+        **_identity(image),
+        scan_type="ENHANCED",
+        scan_completed_at=completed,
+        name=details.get("vulnerabilityId"),
+        title=finding.get("title"),
+        description=finding.get("description"),
+        uri=details.get("sourceUrl"),
+        severity=finding.get("severity"),
+        package_name=package.get("name"),
+        package_version=package.get("version"),
+        fixed_in_version=package.get("fixedInVersion"),
+        cvss_score=cvss.get("score", finding.get("score")),
+        cvss_vector=cvss.get("scoringVector"),
+        status=finding.get("status"),
+        finding_arn=finding.get("findingArn"),
+        first_observed_at=utc(finding.get("firstObservedAt")),
+        last_observed_at=utc(finding.get("lastObservedAt")),
+        fix_available=finding.get("fixAvailable"),
+        exploit_available=finding.get("exploitAvailable"),
+    )

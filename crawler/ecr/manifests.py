@@ -1,0 +1,194 @@
+"""Image manifests (ecr:BatchGetImage, 100 digests a call) and their referrers
+(ecr:ListImageReferrers), parsed into `image_manifest` records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from crawler.aws.client import RegionClient
+from crawler.cache import ManifestCache
+from crawler.errors import AwsError
+from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+ACCEPTED_MEDIA_TYPES = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX]
+INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
+BATCH = 100
+REFERRERS_PAGE = 50
+# (media type, manifest text) by digest
+Manifests = dict[str, tuple[str, str]]
+
+
+class ManifestSource:
+    """Manifests by digest: from the cache when allowed, else one BatchGetImage per 100."""
+
+    def __init__(self, client: RegionClient, cache: ManifestCache, refetch: bool) -> None:
+        self._client = client
+        self._cache = cache
+        self._refetch = refetch
+        self.failures: list[AwsError] = []
+
+    async def get(
+        self, registry_id: str, repository: str, digests: list[str]
+    ) -> AsyncIterator[Manifests]:
+        """Yields batches of at most BATCH manifests; a digest deleted meanwhile is left out."""
+        for start in range(0, len(digests), BATCH):
+            wanted = digests[start : start + BATCH]
+            found = {} if self._refetch else await self._cache.get_many(wanted)
+            missing = [d for d in wanted if d not in found]
+            if missing:
+                fetched = await self._fetch(registry_id, repository, missing)
+                await self._cache.put_many((d, mt, text) for d, (mt, text) in fetched.items())
+                found.update(fetched)
+            yield found
+
+    async def _fetch(self, registry_id: str, repository: str, digests: list[str]) -> Manifests:
+        reply = await self._client.call(
+            "batch_get_image",
+            registryId=registry_id,
+            repositoryName=repository,
+            imageIds=[{"imageDigest": d} for d in digests],
+            acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
+        )
+        for failure in reply.get("failures", []):
+            # ImageNotFound: deleted since DescribeImages listed it, which is no failure.
+            if failure.get("failureCode") != "ImageNotFound":
+                self.failures.append(
+                    AwsError(
+                        "BatchGetImage",
+                        str(failure.get("failureCode")),
+                        f"{failure.get('imageId', {}).get('imageDigest')}: "
+                        f"{failure.get('failureReason')}",
+                    )
+                )
+        return {
+            image["imageId"]["imageDigest"]: (
+                image.get("imageManifestMediaType") or "",
+                image["imageManifest"],
+            )
+            for image in reply.get("images", [])
+        }
+
+
+async def list_referrers(
+    client: RegionClient, registry_id: str, repository: str, digest: str
+) -> list[Referrer]:
+    params: dict[str, Any] = {
+        "registryId": registry_id,
+        "repositoryName": repository,
+        "subjectId": {"imageDigest": digest},
+        "maxResults": REFERRERS_PAGE,
+    }
+    referrers = []
+    while True:
+        page = await client.call("list_image_referrers", **params)
+        referrers += [
+            Referrer(
+                digest=r.get("digest"),
+                media_type=r.get("mediaType"),
+                artifact_type=r.get("artifactType"),
+                size=r.get("size"),
+                annotations=r.get("annotations"),
+                artifact_status=r.get("artifactStatus"),
+            )
+            for r in page.get("referrers", [])
+        ]
+        if not page.get("nextToken"):
+            return referrers
+        params["nextToken"] = page["nextToken"]
+
+
+def children_of(media_type: str, text: str) -> list[str]:
+    """The digests an index or manifest list points at; [] for anything else."""
+    if media_type not in INDEX_TYPES:
+        return []
+    return [m["digest"] for m in json.loads(text).get("manifests", []) if "digest" in m]
+
+
+class _Blob(msgspec.Struct, rename="camel"):
+    digest: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+    platform: dict[str, Any] | None = None
+
+
+class _Manifest(msgspec.Struct, rename="camel"):
+    schema_version: int | None = None
+    media_type: str | None = None
+    artifact_type: str | None = None
+    config: _Blob | None = None
+    layers: list[_Blob] | None = None
+    manifests: list[_Blob] | None = None
+    subject: _Blob | None = None
+    annotations: dict[str, str] | None = None
+
+
+def _descriptor(blob: _Blob) -> Descriptor:
+    return Descriptor(
+        digest=blob.digest,
+        media_type=blob.media_type,
+        size=blob.size,
+        artifact_type=blob.artifact_type,
+        annotations=blob.annotations,
+    )
+
+
+def _child(blob: _Blob) -> ManifestChild:
+    platform = blob.platform or {}
+    annotations = blob.annotations or {}
+    return ManifestChild(
+        digest=blob.digest,
+        media_type=blob.media_type,
+        size=blob.size,
+        platform=Platform(
+            os=platform.get("os"),
+            architecture=platform.get("architecture"),
+            variant=platform.get("variant"),
+            os_version=platform.get("os.version"),
+        )
+        if platform
+        else None,
+        # buildx stores provenance and SBOMs as index entries that are no runnable image.
+        attestation="vnd.docker.reference.type" in annotations
+        or (platform.get("os"), platform.get("architecture")) == ("unknown", "unknown"),
+        annotations=blob.annotations,
+    )
+
+
+def parse_manifest(
+    text: str, media_type: str, *, scope: dict[str, str], referrers: list[Referrer] | None
+) -> ImageManifest:
+    """The record of one manifest; `scope` gives scan_id, account_id, region, registry_id,
+    repository_name and image_digest. An unparsable manifest keeps only its media type."""
+    try:
+        manifest = msgspec.json.decode(text, type=_Manifest)
+    except msgspec.DecodeError:
+        manifest = _Manifest()
+    layers = [_descriptor(layer) for layer in manifest.layers] if manifest.layers else None
+    is_index = manifest.manifests is not None
+    return ImageManifest(
+        **scope,
+        media_type=manifest.media_type or media_type or None,
+        schema_version=manifest.schema_version,
+        artifact_type=manifest.artifact_type,
+        config_digest=manifest.config.digest if manifest.config else None,
+        config_size=manifest.config.size if manifest.config else None,
+        config_media_type=manifest.config.media_type if manifest.config else None,
+        layers=layers,
+        total_size=None if is_index else sum(layer.size or 0 for layer in layers or ()),
+        annotations=manifest.annotations,
+        subject=_descriptor(manifest.subject) if manifest.subject else None,
+        children=[_child(m) for m in manifest.manifests]
+        if manifest.manifests is not None
+        else None,
+        referrers=referrers,
+    )

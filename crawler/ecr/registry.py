@@ -1,0 +1,105 @@
+"""Registry settings of one account-region (DescribeRegistry, GetRegistryScanningConfiguration,
+GetRegistryPolicy, DescribePullThroughCacheRules, ListPullTimeUpdateExclusions) and the
+per-repository settings (GetLifecyclePolicy, GetRepositoryPolicy, ListTagsForResource).
+
+Every call here is optional in effect: a denied call leaves its field null and is reported."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import msgspec
+
+from crawler.aws.client import RegionClient
+from crawler.config import Collect
+from crawler.ecr import optional_call, snake_keys
+from crawler.errors import AwsError
+from crawler.records import Registry, Repository
+
+
+def role_arn(principal: str) -> str:
+    """An assumed-role session ARN as the role ARN that IAM policies and exclusions name
+    (arn:aws:sts::1:assumed-role/Role/session -> arn:aws:iam::1:role/Role)."""
+    match = re.fullmatch(r"arn:(aws[\w-]*):sts::(\d+):assumed-role/([^/]+)/.+", principal)
+    return f"arn:{match[1]}:iam::{match[2]}:role/{match[3]}" if match else principal
+
+
+async def _all_pages(
+    client: RegionClient, failures: list[AwsError], operation: str, field: str, **params: Any
+) -> list[Any] | None:
+    items: list[Any] = []
+    while True:
+        page = await optional_call(client, failures, operation, **params)
+        if page is None:
+            return None
+        items += page.get(field, [])
+        if not page.get("nextToken"):
+            return items
+        params["nextToken"] = page["nextToken"]
+
+
+async def pull_time_exclusions(client: RegionClient, failures: list[AwsError]) -> list[str] | None:
+    return await _all_pages(
+        client, failures, "list_pull_time_update_exclusions", "pullTimeUpdateExclusions"
+    )
+
+
+async def describe_registry(
+    client: RegionClient, scan_id: str, principal: str, failures: list[AwsError]
+) -> Registry:
+    registry = await optional_call(client, failures, "describe_registry")
+    scanning = await optional_call(client, failures, "get_registry_scanning_configuration")
+    policy = await optional_call(client, failures, "get_registry_policy")
+    rules = await _all_pages(
+        client, failures, "describe_pull_through_cache_rules", "pullThroughCacheRules"
+    )
+    exclusions = await pull_time_exclusions(client, failures)
+    return Registry(
+        scan_id=scan_id,
+        account_id=client.account_id,
+        region=client.region,
+        registry_id=(registry or {}).get("registryId", client.account_id),
+        replication_configuration=None
+        if registry is None
+        else snake_keys(registry.get("replicationConfiguration", {})),
+        scanning_configuration=None
+        if scanning is None
+        else snake_keys(scanning.get("scanningConfiguration", {})),
+        registry_policy=_policy(policy, "policyText"),
+        pull_through_cache_rules=snake_keys(rules),
+        pull_time_update_exclusions=exclusions,
+        crawler_principal_excluded=None
+        if exclusions is None
+        else role_arn(principal) in exclusions,
+    )
+
+
+async def with_settings(
+    client: RegionClient, repository: Repository, collect: Collect, failures: list[AwsError]
+) -> Repository:
+    """The repository record with its policies and tags, as far as they are readable."""
+    ids = {"registryId": repository.registry_id, "repositoryName": repository.repository_name}
+    changes: dict[str, Any] = {}
+    if collect.policies:
+        lifecycle = await optional_call(client, failures, "get_lifecycle_policy", **ids)
+        changes["lifecycle_policy"] = _policy(lifecycle, "lifecyclePolicyText")
+        policy = await optional_call(client, failures, "get_repository_policy", **ids)
+        changes["repository_policy"] = _policy(policy, "policyText")
+    if collect.tags and repository.repository_arn:
+        tags = await optional_call(
+            client, failures, "list_tags_for_resource", resourceArn=repository.repository_arn
+        )
+        changes["tags"] = (
+            None if tags is None else {t["Key"]: t.get("Value", "") for t in tags.get("tags", [])}
+        )
+    return msgspec.structs.replace(repository, **changes) if changes else repository
+
+
+def _policy(reply: dict[str, Any] | None, field: str) -> dict[str, Any] | None:
+    """A policy document as parsed JSON; {} when there is none, null when unreadable."""
+    if reply is None:
+        return None
+    text = reply.get(field)
+    return json.loads(text) if text else {}
