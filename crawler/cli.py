@@ -7,6 +7,7 @@ Exit codes: 0 complete, 1 completed with errors (or failed), 2 bad usage or conf
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from typing import Any, NoReturn
@@ -21,6 +22,7 @@ from crawler.config import Config, load_config
 from crawler.errors import CrawlerError, InterruptedScanError
 from crawler.graph import ScanStats, scan
 from crawler.log import Redactor, configure
+from crawler.policy import policy_document
 from crawler.progress import print_summary, show_progress
 from crawler.records import ScanSummary
 from crawler.sinks import Sink, open_sink
@@ -84,15 +86,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Start a moto ECR emulator on 127.0.0.1, seed a sample registry in three "
         "regions, scan it with the real scan code and print the summary.",
     )
+    policy_cmd = commands.add_parser(
+        "policy",
+        help="print the least-privilege IAM policy for a config",
+        description="Print the IAM policy JSON with exactly the actions the config needs: the "
+        "base read actions plus those of each enabled collect option.",
+        epilog="example:\n  ecr-crawler policy -c config.yaml > ecr-crawler-policy.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    policy_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    debug = args.log_level == "debug"
+    debug = getattr(args, "log_level", None) == "debug"
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "policy":
+            print(json.dumps(policy_document(load_config(args.config)), indent=2))
+            return EXIT_OK
         config = load_config(
             args.config,
             regions=args.regions,
@@ -198,7 +212,17 @@ def _demo(args: argparse.Namespace) -> int:
             regions=DEMO_REGIONS,
             endpoint_url=endpoint,
             sink=args.sink or "jsonl:demo-inventory.jsonl",
-            **{"log.format": args.log_format, "log.level": args.log_level},
+            # The emulator answers ECR operations it lacks with 500s: no point waiting on them.
+            **{
+                "log.format": args.log_format,
+                "log.level": args.log_level,
+                "retry.max_attempts": 3,
+                "collect.referrers": True,
+                "collect.scan_findings": "full",
+                "collect.registry": True,
+                "collect.policies": True,
+                "collect.tags": True,
+            },
         )
         code = _run(config, open_sink(config.sink), demo_session())
     print(f"records written to {config.sink.removeprefix('jsonl:')}", file=sys.stderr)

@@ -157,6 +157,86 @@ def seed_region(ecr: Any, region: str) -> None:
         ecr.create_repository(repositoryName="ml/trainer")
         for i in range(4):
             _put(ecr, "ml/trainer", docker_manifest(f"{region}/trainer/{i}", layers=6))
+    _settings(ecr, region)
+
+
+COSIGN_SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def _settings(ecr: Any, region: str) -> None:
+    """Scans, a signature attached as an OCI referrer, policies, tags and registry settings."""
+    for repository, tag in (("web/frontend", "latest"), ("api/orders", "2.2.0")):
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageTag": tag})
+    signed = ecr.describe_images(repositoryName="api/orders", imageIds=[{"imageTag": "2.2.0"}])
+    subject = signed["imageDetails"][0]
+    signature = oci_manifest(f"{region}/orders/signature", layers=1)
+    signature["artifactType"] = COSIGN_SIGNATURE
+    signature["config"] = {
+        "mediaType": OCI_EMPTY,
+        "digest": _blob("{}", OCI_EMPTY)["digest"],
+        "size": 2,
+    }
+    signature["subject"] = {
+        "mediaType": subject["imageManifestMediaType"],
+        "digest": subject["imageDigest"],
+        "size": subject["imageSizeInBytes"],
+    }
+    _put(ecr, "api/orders", signature)
+    ecr.put_lifecycle_policy(
+        repositoryName="web/frontend",
+        lifecyclePolicyText=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "description": "expire untagged images after 14 days",
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 14,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
+    ecr.set_repository_policy(
+        repositoryName="api/orders",
+        policyText=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PullFromProd",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    }
+                ],
+            }
+        ),
+    )
+    for repository in ("web/frontend", "api/orders"):
+        arn = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+        ecr.tag_resource(
+            resourceArn=arn["repositoryArn"],
+            tags=[
+                {"Key": "team", "Value": repository.split("/")[0]},
+                {"Key": "env", "Value": "prod"},
+            ],
+        )
+    ecr.put_registry_scanning_configuration(
+        scanType="BASIC",
+        rules=[
+            {
+                "scanFrequency": "SCAN_ON_PUSH",
+                "repositoryFilters": [{"filter": "web/*", "filterType": "WILDCARD"}],
+            }
+        ],
+    )
 
 
 def seed(endpoint_url: str, regions: list[str]) -> None:

@@ -97,7 +97,7 @@ class ListSink:
         self.closed = True
 
     def of(self, kind: str) -> list[Any]:
-        return [r for r in self.records if type(r).__name__.lower() == kind]
+        return [r for r in self.records if type(r).__name__.lower() == kind.replace("_", "")]
 
 
 def make_config(proxy: AwsProxy, regions: str | list[str] = REGIONS, **overrides: Any) -> Config:

@@ -50,7 +50,17 @@ CREDENTIALS_CODES = frozenset(
         "AuthFailure",
     }
 )
-NOT_FOUND_CODES = frozenset({"RepositoryNotFoundException", "RegistryNotFoundException"})
+NOT_FOUND_CODES = frozenset(
+    {
+        "RepositoryNotFoundException",
+        "RegistryNotFoundException",
+        "ImageNotFoundException",
+        "LifecyclePolicyNotFoundException",
+        "RepositoryPolicyNotFoundException",
+        "RegistryPolicyNotFoundException",
+        "ScanNotFoundException",
+    }
+)
 
 
 def translate(exc: Exception, operation: str = "") -> Exception:
