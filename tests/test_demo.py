@@ -12,6 +12,7 @@ from pathlib import Path
 def test_demo_scans_the_sample_registry(tmp_path: Path) -> None:
     """The demo runs with no AWS settings at all and writes the whole sample registry."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / ".cache")
     done = subprocess.run(
         [sys.executable, "-m", "crawler", "demo"],
         cwd=tmp_path,
