@@ -56,6 +56,18 @@ class Retry(_Section, frozen=True):
     """Longest single backoff."""
 
 
+class RateLimit(_Section, frozen=True):
+    adaptive: bool = True
+    """Learn each operation's sustainable rate per account-region from throttling and pace
+    calls to it (AWS publishes no quota for ECR's read calls)."""
+    beta: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.7
+    """After a throttle, send at this fraction of the rate that was throttled."""
+    scale: PositiveFloat = 0.4
+    """How fast the rate grows back (the CUBIC scale constant, calls/s per s^3)."""
+    min_rate: PositiveFloat = 0.5
+    """Never pace below this many calls per second."""
+
+
 class Timeouts(_Section, frozen=True):
     connect_seconds: PositiveFloat = 10.0
     """TCP/TLS connect timeout per call."""
@@ -106,6 +118,7 @@ class Config(_Section, frozen=True):
     auth: Auth = msgspec.field(default_factory=Auth)
     concurrency: Concurrency = msgspec.field(default_factory=Concurrency)
     retry: Retry = msgspec.field(default_factory=Retry)
+    rate_limit: RateLimit = msgspec.field(default_factory=RateLimit)
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     log: Log = msgspec.field(default_factory=Log)
 

@@ -3,6 +3,7 @@ holds the account-region's call limiter, retries with tenacity and translates er
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import RetryCallState
 
 from crawler.aws.errors import translate
+from crawler.aws.ratelimit import AdaptiveRate
 from crawler.aws.retry import retrying
 from crawler.aws.session import client_config
 from crawler.config import Config
@@ -46,13 +48,19 @@ class RegionClient:
         self._limiter = anyio.CapacityLimiter(config.concurrency.api_calls)
         self._api_names: dict[str, str] = client.meta.method_to_api_mapping
         self._retrying = retrying(config.retry, before_sleep=self._before_retry)
+        self._rate_limit = config.rate_limit
+        # Shared by every task of this account-region: AWS's limits are per account-region
+        # and operation.
+        self._rates: dict[str, AdaptiveRate] = {}
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call `operation` (botocore's snake_case method name) once, retried on throttling,
         5xx and network errors; raises our `AwsError` tree."""
         method = getattr(self._client, operation)
+        rate = self._rate(operation)
         async for attempt in self._retrying.copy():
             with attempt:
+                sent = await rate.acquire() if rate else 0.0
                 async with self._limiter:
                     self._stats.api_calls += 1
                     ops = self._stats.by_operation
@@ -63,9 +71,20 @@ class RegionClient:
                         error = translate(exc, self._api_names.get(operation, operation))
                         if isinstance(error, ThrottledError):
                             self._stats.throttled += 1
+                            if rate:
+                                rate.throttled(sent, time.monotonic())
                         raise error from None
+                if rate:
+                    rate.succeeded(time.monotonic())
                 return reply
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _rate(self, operation: str) -> AdaptiveRate | None:
+        if not self._rate_limit.adaptive:
+            return None
+        if operation not in self._rates:
+            self._rates[operation] = AdaptiveRate(self._rate_limit)
+        return self._rates[operation]
 
     def _before_retry(self, state: RetryCallState) -> None:
         self._stats.retries += 1

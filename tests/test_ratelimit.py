@@ -1,0 +1,76 @@
+"""The adaptive rate limiter, driven on a virtual clock against a modelled AWS token bucket."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawler.aws.ratelimit import AdaptiveRate
+from crawler.config import RateLimit
+
+
+class Quota:
+    """AWS's side: a token bucket refilling at `rate` per second, holding at most `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, 0.0
+
+    def admit(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def drive(
+    quota: Quota, seconds: float, latency: float = 0.04, callers: int = 16
+) -> list[tuple[float, bool]]:
+    """`callers` tasks calling back to back through one limiter, in virtual time."""
+    limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
+    ready = [0.0] * callers  # when each caller may send its next call
+    log = []
+    while min(ready) < seconds:
+        caller = ready.index(min(ready))
+        now = ready[caller]
+        sent = now + limiter.reserve(now)
+        ok = quota.admit(sent)
+        answered = sent + latency
+        if ok:
+            limiter.succeeded(answered)
+        else:
+            limiter.throttled(sent, answered)
+        log.append((sent, ok))
+        ready[caller] = answered
+    return log
+
+
+@pytest.mark.parametrize("quota", [10, 20, 50, 200])
+def test_learns_an_unknown_quota_and_stays_near_it(quota: int) -> None:
+    """After learning, the admitted rate stays within 85-101% of a quota it was never told,
+    and fewer than 5% of calls are throttled."""
+    log = drive(Quota(rate=quota, burst=quota), seconds=120)
+    late = [(t, ok) for t, ok in log if t >= 30]
+    admitted = sum(ok for _, ok in late) / 90
+    throttled = sum(not ok for _, ok in late) / len(late)
+    assert 0.85 * quota <= admitted <= 1.01 * quota
+    assert throttled < 0.05
+
+
+def test_a_burst_of_throttles_cuts_the_rate_once() -> None:
+    """Throttles answering calls sent before the last cut do not cut the rate again."""
+    limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
+    for i in range(100):
+        limiter.reserve(i * 0.01)  # 100 calls/s measured
+    limiter.throttled(sent_at=0.98, now=1.0)
+    after_first = limiter.rate
+    for sent in (0.985, 0.99, 0.995):
+        limiter.throttled(sent_at=sent, now=1.01)
+    assert limiter.rate == after_first
+    assert 60 <= after_first <= 80  # beta = 0.7 of the ~100 calls/s that were sent
+
+
+def test_unthrottled_limiter_never_delays() -> None:
+    """Without any throttle there is no pacing: concurrency alone bounds the calls."""
+    limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
+    assert all(limiter.reserve(i * 0.001) == 0 for i in range(1000))
