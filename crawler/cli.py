@@ -13,17 +13,19 @@ import sys
 from typing import Any, NoReturn
 
 import anyio
+import msgspec
 import structlog
 from aiobotocore.session import AioSession
 from rich.console import Console
 
 from crawler import __version__
+from crawler.check import check
 from crawler.config import Config, load_config
+from crawler.display import print_check, print_summary, show_progress
 from crawler.errors import CrawlerError, InterruptedScanError
 from crawler.graph import ScanStats, scan
 from crawler.log import Redactor, configure
 from crawler.policy import policy_document
-from crawler.progress import print_summary, show_progress
 from crawler.records import ScanSummary
 from crawler.sinks import Sink, open_sink
 
@@ -95,6 +97,21 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     policy_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
+    check_cmd = commands.add_parser(
+        "check",
+        help="test credentials and every IAM action the config needs, region by region",
+        description="Prove the credentials (sts:GetCallerIdentity), then try each ECR action "
+        "the config needs once in every configured region, and print what is missing with "
+        "the policy statement to add.",
+        epilog="examples:\n  ecr-crawler check --regions us-east-1,eu-west-1\n"
+        "  ecr-crawler check -c config.yaml --format json | jq .missing_actions\n\n"
+        "exit codes: 0 everything works, 1 some action is denied or failed,\n"
+        "            2 bad usage or config, 3 credentials missing or rejected",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
+    check_cmd.add_argument("--regions", metavar="LIST", help="comma-separated regions, or 'all'")
+    check_cmd.add_argument("--format", choices=["table", "json"], default="table")
     return parser
 
 
@@ -107,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "policy":
             print(json.dumps(policy_document(load_config(args.config)), indent=2))
             return EXIT_OK
+        if args.command == "check":
+            return _check(load_config(args.config, regions=args.regions), args.format)
         config = load_config(
             args.config,
             regions=args.regions,
@@ -201,6 +220,20 @@ async def _on_signals(stop: anyio.Event, scope: anyio.CancelScope) -> None:
                 scope.cancel()
                 return
             stop.set()
+
+
+def _check(config: Config, output: str) -> int:
+    configure(config.log.level if config.log.level != "info" else "warning", "auto", Redactor())
+    report = anyio.run(check, config, AioSession())
+    if output == "json":
+        data = msgspec.to_builtins(report)
+        data["policy_statement"] = report.policy_statement()
+        data["exit_code"] = report.exit_code
+        print(json.dumps(data, indent=2))
+    else:
+        # Wide enough off a terminal (CI logs) that action names stay on one line.
+        print_check(report, Console(width=None if sys.stdout.isatty() else 160))
+    return report.exit_code
 
 
 def _demo(args: argparse.Namespace) -> int:

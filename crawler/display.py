@@ -1,4 +1,4 @@
-"""What a person sees on a terminal: a live progress line while scanning, a summary table after."""
+"""What a person sees on a terminal: the live progress line, the scan summary, the check table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from crawler.check import Report
 from crawler.graph import ScanStats
 from crawler.records import ScanSummary
 
@@ -63,3 +64,38 @@ def print_summary(summary: ScanSummary, console: Console) -> None:
             else ""
         )
     )
+
+
+STATUS_STYLE = {
+    "ok": "green",
+    "denied": "bold red",
+    "error": "red",
+    "not enabled": "yellow",
+    "skipped": "dim",
+}
+
+
+def print_check(report: Report, console: Console) -> None:
+    table = Table(title=f"account {report.account_id}  {report.principal}", title_justify="left")
+    table.add_column("action", no_wrap=True)
+    for column in ("region", "needed", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for probe in report.probes:
+        table.add_row(
+            probe.action,
+            probe.region,
+            "required" if probe.required else "optional",
+            Text(probe.status, style=STATUS_STYLE[probe.status]),
+            probe.detail,
+        )
+    console.print(table)
+    for warning in report.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    if report.missing_actions:
+        console.print(
+            f"missing: {', '.join(report.missing_actions)}. Add this statement to the "
+            "crawler's IAM policy (or turn off the collect options that need it):"
+        )
+        console.print_json(data=report.policy_statement())
+    elif report.exit_code == 0:
+        console.print(Text("all actions the config needs work", style="green"))

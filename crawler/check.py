@@ -1,0 +1,234 @@
+"""`ecr-crawler check`: AWS's "test connectivity" steps as one command. Proves the credentials,
+then tries each action the config needs, once, in every configured region, and says exactly
+which IAM actions are missing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Literal
+
+import msgspec
+from aiobotocore.session import AioSession
+
+from crawler.aws.client import CallStats, RegionClient, open_region_client
+from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
+from crawler.config import Config
+from crawler.ecr.images import ALL_IMAGES
+from crawler.ecr.manifests import ACCEPTED_MEDIA_TYPES
+from crawler.errors import (
+    AccessDeniedError,
+    AwsError,
+    CredentialsError,
+    NotFoundError,
+    RegionDisabledError,
+)
+from crawler.policy import REGISTRY_ACTIONS
+
+Status = Literal["ok", "denied", "not enabled", "error", "skipped"]
+# botocore's credential provider names, as a person would say them.
+SOURCES = {
+    "env": "environment variables",
+    "shared-credentials-file": "shared credentials file (profile)",
+    "config-file": "AWS config file (profile)",
+    "assume-role": "assumed role (profile)",
+    "assume-role-with-web-identity": "web identity (OIDC)",
+    "container-role": "container role",
+    "iam-role": "instance role",
+    "sso": "IAM Identity Center (SSO)",
+    "custom-process": "credential process",
+    "explicit": "explicit keys",
+}
+LONG_LIVED_SOURCES = {"env", "shared-credentials-file", "config-file", "explicit"}
+
+
+class Probe(msgspec.Struct, frozen=True):
+    action: str
+    region: str
+    status: Status
+    required: bool
+    detail: str = ""
+
+
+class Report(msgspec.Struct, frozen=True):
+    account_id: str
+    principal: str
+    credentials: str
+    warnings: list[str]
+    probes: list[Probe]
+    missing_actions: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(p.status in ("denied", "error") for p in self.probes) else 0
+
+    def policy_statement(self) -> dict[str, Any]:
+        return {
+            "Sid": "EcrCrawlerMissing",
+            "Effect": "Allow",
+            "Action": self.missing_actions,
+            "Resource": "*",
+        }
+
+
+async def check(config: Config, base: AioSession) -> Report:
+    """Raises CredentialsError (exit 3) when credentials are missing or rejected."""
+    credentials = await base.get_credentials()
+    if credentials is None:
+        raise CredentialsError(
+            "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run where a role is available"
+        )
+    method = "assume-role" if config.auth.role_arn else (credentials.method or "unknown")
+    regions, _ = await resolve_regions(config, base)
+    home = sts_region(config, base)
+    session = await open_session(config, home, base)
+    identity = await get_identity(session, config, home)
+    warnings = []
+    frozen = await credentials.get_frozen_credentials()
+    access_key = frozen.access_key or ""
+    if credentials.method in LONG_LIVED_SOURCES and access_key.startswith("AKIA"):
+        warnings.append(
+            f"long-lived access keys ({access_key[:4]}... from "
+            f"{SOURCES.get(credentials.method, credentials.method)}) are in use: where the "
+            "crawler runs in AWS or CI, a role (instance, container, or OIDC web identity) "
+            "avoids storing keys"
+        )
+    probes = [
+        Probe(
+            "sts:GetCallerIdentity",
+            "-",
+            "ok",
+            True,
+            f"{identity.arn} via {SOURCES.get(method, method)}",
+        )
+    ]
+    stats = CallStats()
+    for region in regions:
+        async with open_region_client(session, config, identity.account_id, region, stats) as c:
+            probes += await _region(c, config)
+    missing = sorted({p.action for p in probes if p.status == "denied"})
+    return Report(identity.account_id, identity.arn, method, warnings, probes, missing)
+
+
+class _Prober:
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.probes: list[Probe] = []
+        self.disabled = False
+
+    async def __call__(
+        self, action: str, call: Callable[[], Awaitable[dict[str, Any]]], required: bool = True
+    ) -> dict[str, Any] | None:
+        """Run one call; a "not found" answer still proves the permission."""
+        if self.disabled:
+            self.probes.append(Probe(action, self.region, "skipped", required, "region off"))
+            return None
+        try:
+            reply = await call()
+        except NotFoundError as exc:
+            self.probes.append(Probe(action, self.region, "ok", required, exc.code))
+            return {}
+        except AccessDeniedError as exc:
+            self.probes.append(Probe(action, self.region, "denied", required, exc.message))
+        except RegionDisabledError:
+            self.disabled = True
+            detail = "opt-in region not enabled for this account"
+            self.probes.append(Probe(action, self.region, "not enabled", required, detail))
+        except AwsError as exc:
+            detail = f"{exc.code}: {exc.message}"
+            self.probes.append(Probe(action, self.region, "error", required, detail))
+        else:
+            self.probes.append(Probe(action, self.region, "ok", required))
+            return reply
+        return None
+
+    def skip(self, action: str, required: bool, why: str) -> None:
+        self.probes.append(Probe(action, self.region, "skipped", required, why))
+
+
+async def _region(client: RegionClient, config: Config) -> list[Probe]:
+    probe = _Prober(client.region)
+    collect = config.collect
+    registry = {"registryId": client.account_id}
+    await probe("ecr:GetAuthorizationToken", lambda: client.call("get_authorization_token"))
+    listed = await probe(
+        "ecr:DescribeRepositories",
+        lambda: client.call("describe_repositories", **registry, maxResults=1),
+    )
+    repositories = (listed or {}).get("repositories", [])
+    image_actions = ["ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage"]
+    optional = []
+    if collect.referrers:
+        optional.append("ecr:ListImageReferrers")
+    if collect.scan_findings == "full":
+        optional.append("ecr:DescribeImageScanFindings")
+    if collect.policies:
+        optional += ["ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy"]
+    if collect.tags:
+        optional.append("ecr:ListTagsForResource")
+    if not repositories:
+        for action in image_actions + optional:
+            probe.skip(action, action in image_actions, "no repository to try it on")
+    else:
+        await _repository(probe, client, repositories[0], optional)
+    if collect.registry:
+        for action in REGISTRY_ACTIONS:
+            await probe(action, partial(client.call, _method(action)), required=False)
+    elif collect.manifests != "off":
+        await probe(
+            "ecr:ListPullTimeUpdateExclusions",
+            lambda: client.call("list_pull_time_update_exclusions"),
+            required=False,
+        )
+    return probe.probes
+
+
+async def _repository(
+    probe: _Prober, client: RegionClient, repository: dict[str, Any], optional: list[str]
+) -> None:
+    ids = {"registryId": repository["registryId"], "repositoryName": repository["repositoryName"]}
+    listed = await probe("ecr:ListImages", lambda: client.call("list_images", **ids, maxResults=1))
+    described = await probe(
+        "ecr:DescribeImages",
+        lambda: client.call("describe_images", **ids, maxResults=1, filter=ALL_IMAGES),
+    )
+    image_ids = (listed or {}).get("imageIds", [])
+    digests = [d["imageDigest"] for d in (described or {}).get("imageDetails", [])]
+    digest = digests[0] if digests else (image_ids[0]["imageDigest"] if image_ids else None)
+    if digest is None:
+        probe.skip("ecr:BatchGetImage", True, "no image to try it on")
+    else:
+        await probe(
+            "ecr:BatchGetImage",
+            lambda: client.call(
+                "batch_get_image",
+                **ids,
+                imageIds=[{"imageDigest": digest}],
+                acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
+            ),
+        )
+    calls = {
+        "ecr:ListImageReferrers": lambda: client.call(
+            "list_image_referrers", **ids, subjectId={"imageDigest": digest}, maxResults=1
+        ),
+        "ecr:DescribeImageScanFindings": lambda: client.call(
+            "describe_image_scan_findings", **ids, imageId={"imageDigest": digest}, maxResults=1
+        ),
+        "ecr:GetLifecyclePolicy": lambda: client.call("get_lifecycle_policy", **ids),
+        "ecr:GetRepositoryPolicy": lambda: client.call("get_repository_policy", **ids),
+        "ecr:ListTagsForResource": lambda: client.call(
+            "list_tags_for_resource", resourceArn=repository["repositoryArn"]
+        ),
+    }
+    for action in optional:
+        if digest is None and action in ("ecr:ListImageReferrers", "ecr:DescribeImageScanFindings"):
+            probe.skip(action, False, "no image to try it on")
+        else:
+            await probe(action, calls[action], required=False)
+
+
+def _method(action: str) -> str:
+    """ecr:DescribeRegistry -> describe_registry"""
+    name = action.split(":", 1)[1]
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

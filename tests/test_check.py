@@ -1,0 +1,113 @@
+"""`ecr-crawler check`: every action tried once per region, failures with the fix to paste."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from awsproxy import AwsProxy, Rule
+from conftest import cli
+
+ALL_OPTIONS = (
+    "collect:\n  scan_findings: full\n  policies: true\n  tags: true\n  registry: true\n"
+    "  referrers: true\nretry:\n  base_delay_seconds: 0.01\n  max_delay_seconds: 0.05\n"
+)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(ALL_OPTIONS)
+    return str(path)
+
+
+def run_check(env: dict[str, str], config: str, *extra: str) -> tuple[int, dict]:
+    result = cli(
+        "check",
+        "-c",
+        config,
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--format",
+        "json",
+        *extra,
+        env=env,
+    )
+    return result.code, json.loads(result.stdout) if result.stdout else {}
+
+
+def test_everything_allowed_exits_0(aws_env: dict[str, str], proxy: AwsProxy, config: str) -> None:
+    """With every permission, every probe is ok in both regions and nothing is missing."""
+    code, report = run_check(aws_env, config)
+    assert code == 0
+    assert report["missing_actions"] == []
+    statuses = {(p["action"], p["region"]): p["status"] for p in report["probes"]}
+    for region in ("us-east-1", "eu-west-1"):
+        for action in (
+            "ecr:GetAuthorizationToken",
+            "ecr:DescribeRepositories",
+            "ecr:ListImages",
+            "ecr:DescribeImages",
+            "ecr:BatchGetImage",
+            "ecr:GetLifecyclePolicy",
+            "ecr:GetRegistryScanningConfiguration",
+        ):
+            assert statuses[(action, region)] == "ok"
+    assert report["account_id"] == "123456789012"
+    assert proxy.calls["DescribeRepositories"] == 2  # one page of one item per region
+
+
+def test_denied_actions_are_named_with_the_statement_to_add(
+    aws_env: dict[str, str], proxy: AwsProxy, config: str
+) -> None:
+    """A denied required and a denied optional action: exit 1, both in the statement."""
+    proxy.rules += [
+        Rule("access_denied", operation="DescribeImages"),
+        Rule("access_denied", operation="GetLifecyclePolicy", region="eu-west-1"),
+    ]
+    code, report = run_check(aws_env, config)
+    assert code == 1
+    assert report["missing_actions"] == ["ecr:DescribeImages", "ecr:GetLifecyclePolicy"]
+    assert report["policy_statement"]["Action"] == report["missing_actions"]
+    denied = {(p["action"], p["region"]) for p in report["probes"] if p["status"] == "denied"}
+    assert ("ecr:GetLifecyclePolicy", "us-east-1") not in denied
+    assert ("ecr:GetLifecyclePolicy", "eu-west-1") in denied
+
+
+def test_table_shows_the_denial_and_the_fix(
+    aws_env: dict[str, str], proxy: AwsProxy, config: str
+) -> None:
+    """The human table marks the denied action and prints the statement ready to paste."""
+    proxy.rules.append(Rule("access_denied", operation="ListTagsForResource"))
+    result = cli("check", "-c", config, "--regions", "us-east-1", env=aws_env)
+    assert result.code == 1
+    assert "denied" in result.stdout
+    assert '"ecr:ListTagsForResource"' in result.stdout
+    assert "Add this statement" in result.stdout
+
+
+def test_region_not_enabled_is_reported_not_failed(
+    aws_env: dict[str, str], proxy: AwsProxy, config: str
+) -> None:
+    """An opt-in region the account has not enabled says so and its other probes are skipped."""
+    proxy.rules.append(Rule("not_enabled", region="eu-west-1"))
+    code, report = run_check(aws_env, config)
+    rows = [p for p in report["probes"] if p["region"] == "eu-west-1"]
+    assert rows[0]["status"] == "not enabled"
+    assert {p["status"] for p in rows[1:]} == {"skipped"}
+    assert code == 0
+
+
+def test_long_lived_keys_are_warned_about(aws_env: dict[str, str], config: str) -> None:
+    """AKIA keys from the environment give a warning suggesting a role."""
+    _, report = run_check(aws_env, config)
+    assert any("long-lived access keys" in w for w in report["warnings"])
+
+
+def test_rejected_credentials_exit_3(aws_env: dict[str, str], proxy: AwsProxy, config: str) -> None:
+    """Credentials STS rejects: exit 3, one line."""
+    proxy.rules.append(Rule("reject_credentials", operation="GetCallerIdentity"))
+    result = cli("check", "-c", config, "--regions", "us-east-1", env=aws_env)
+    assert result.code == 3
+    assert "rejected the credentials" in result.stderr
