@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
@@ -19,6 +20,7 @@ from aiobotocore.session import AioSession
 from rich.console import Console
 
 from crawler import __version__
+from crawler.aws.session import resolve_regions
 from crawler.check import check
 from crawler.config import Config, load_config
 from crawler.display import print_check, print_summary, show_progress
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--sink", metavar="URI", help="'-' (stdout, default) or jsonl:PATH[.gz]")
     common.add_argument("--log-format", choices=["auto", "console", "json"])
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="only errors on stderr, no progress display"
+    )
+    common.add_argument(
+        "--summary-json", metavar="PATH", help="also write the scan_summary record here, for CI"
+    )
     scan_cmd = commands.add_parser(
         "scan",
         parents=[common],
@@ -112,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
     check_cmd.add_argument("--regions", metavar="LIST", help="comma-separated regions, or 'all'")
     check_cmd.add_argument("--format", choices=["table", "json"], default="table")
+    regions_cmd = commands.add_parser(
+        "regions",
+        help="list the regions that --regions all expands to (no AWS call)",
+        description="List every region where ECR is offered in the partition, from botocore's "
+        "endpoint data: what --regions all scans.",
+    )
+    regions_cmd.add_argument("--partition", choices=["aws", "aws-cn", "aws-us-gov"], default="aws")
     return parser
 
 
@@ -126,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "check":
             return _check(load_config(args.config, regions=args.regions), args.format)
+        if args.command == "regions":
+            config = load_config(partition=args.partition, regions="all")
+            print("\n".join(anyio.run(resolve_regions, config, AioSession())[0]))
+            return EXIT_OK
         config = load_config(
             args.config,
             regions=args.regions,
@@ -133,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             **{
                 "concurrency.api_calls": args.concurrency,
                 "log.format": args.log_format,
-                "log.level": args.log_level,
+                "log.level": "error" if args.quiet else args.log_level,
             },
         )
-        return _run(config, open_sink(config.sink), AioSession())
+        return _run(config, open_sink(config.sink), AioSession(), args.summary_json)
     except Exception as exc:
         if debug:
             raise
@@ -160,10 +179,12 @@ def _cause(exc: Exception) -> Exception:
     return exc
 
 
-def _run(config: Config, sink: Sink, session: AioSession) -> int:
+def _run(config: Config, sink: Sink, session: AioSession, summary_json: str | None = None) -> int:
     redactor = Redactor()
     configure(config.log.level, config.log.format, redactor)
     summary = anyio.run(_scan, config, sink, session, redactor)
+    if summary_json:
+        Path(summary_json).write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
     return EXIT_FOR_STATUS[summary.status]
 
 
@@ -248,7 +269,7 @@ def _demo(args: argparse.Namespace) -> int:
             # The emulator answers ECR operations it lacks with 500s: no point waiting on them.
             **{
                 "log.format": args.log_format,
-                "log.level": args.log_level,
+                "log.level": "error" if args.quiet else args.log_level,
                 "retry.max_attempts": 3,
                 "collect.referrers": True,
                 "collect.scan_findings": "full",
@@ -257,6 +278,6 @@ def _demo(args: argparse.Namespace) -> int:
                 "collect.tags": True,
             },
         )
-        code = _run(config, open_sink(config.sink), demo_session())
+        code = _run(config, open_sink(config.sink), demo_session(), args.summary_json)
     print(f"records written to {config.sink.removeprefix('jsonl:')}", file=sys.stderr)
     return code

@@ -195,3 +195,34 @@ def test_sigint_keeps_whole_lines_and_exits_130(
     assert records[-1]["type"] == "scan_summary"
     assert records[-1]["status"] == "interrupted"
     assert any(r["type"] == "repository" for r in records)
+
+
+def test_quiet_leaves_only_errors(aws_env: dict[str, str], proxy: AwsProxy) -> None:
+    """--quiet: no info lines on stderr, only the error of the denied region."""
+    proxy.rules.append(Rule("access_denied", operation="DescribeRepositories", region="eu-west-1"))
+    result = cli("scan", "--regions", "us-east-1,eu-west-1", "--quiet", env=aws_env)
+    assert result.code == 1
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert events
+    assert {e["level"] for e in events} == {"error"}
+
+
+def test_summary_json_is_written_for_ci(aws_env: dict[str, str], tmp_path: Path) -> None:
+    """--summary-json PATH holds the scan_summary record, as in the stream."""
+    path = tmp_path / "summary.json"
+    result = cli("scan", "--regions", "eu-west-1", "--summary-json", str(path), env=aws_env)
+    assert result.code == 0
+    summary = json.loads(path.read_text())
+    assert summary == result.records()[-1]
+    assert summary["status"] == "complete"
+
+
+def test_regions_lists_what_all_expands_to() -> None:
+    """`regions` needs no credentials and lists ECR's regions of the partition, sorted."""
+    result = cli("regions", env={})
+    regions = result.stdout.split()
+    assert result.code == 0
+    assert "us-east-1" in regions
+    assert "eu-west-1" in regions
+    assert regions == sorted(regions)
+    assert not any(r.startswith("cn-") for r in regions)
