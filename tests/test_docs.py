@@ -1,0 +1,83 @@
+"""The README's recipes and examples work as written, against the emulator."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from awsproxy import AwsProxy
+from conftest import cli
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def recipe(title: str) -> str:
+    """The first code block after the paragraph that starts with `title`."""
+    after = README[README.index(title) :]
+    return re.search(r"```\n(.*?)```", after, re.S).group(1)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def inventory(aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path) -> Path:
+    path = tmp_path / "inventory.jsonl"
+    result = cli("scan", "--regions", "us-east-1,eu-west-1", "--sink", f"jsonl:{path}", env=aws_env)
+    assert result.code == 0, result.stderr
+    return path
+
+
+def jq(program_line: str, cwd: Path) -> list[str]:
+    done = subprocess.run(
+        program_line, shell=True, cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+def test_pipeline_recipes_run(inventory: Path) -> None:
+    """The jq and DuckDB commands of "Into a data pipeline" give the expected answers."""
+    block = recipe("**Into a data pipeline.**")
+    jq_line = next(line for line in block.splitlines() if line.startswith("jq "))
+    untagged = jq(jq_line, inventory.parent)
+    assert untagged
+    assert all("@sha256:" in uri for uri in untagged)
+
+    import duckdb
+
+    sql = re.search(r'duckdb -c "(.*?)"', block, re.S).group(1)  # type: ignore[union-attr]
+    rows = duckdb.connect().execute(sql.replace("inventory.jsonl", str(inventory))).fetchall()
+    images = sum(row[2] for row in rows)
+    lines = inventory.read_text().splitlines()
+    assert images == sum(1 for line in lines if line.startswith('{"type":"image"'))
+
+
+def test_scanner_recipe_lists_runnable_images_by_digest(inventory: Path) -> None:
+    """The scanner recipe's jq lists active, non-index images by digest, each once."""
+    block = recipe("**Feeding a vulnerability scanner.**")
+    command = block.split("\naws ecr", 1)[0].replace("\n", " ")
+    jq(command, inventory.parent)
+    uris = (inventory.parent / "images.txt").read_text().split()
+    assert uris == sorted(set(uris))
+    assert all(re.fullmatch(r"\S+\.dkr\.ecr\.\S+/\S+@sha256:[0-9a-f]{64}", u) for u in uris)
+    indexes = [
+        line
+        for line in inventory.read_text().splitlines()
+        if '"type":"image"' in line and "image.index" in line
+    ]
+    assert indexes
+    assert not any(f"@{re.search(r'sha256:[0-9a-f]{64}', i).group(0)}" in uris for i in indexes)  # type: ignore[union-attr]
+
+
+def test_github_actions_example_is_valid_with_the_expected_steps() -> None:
+    """The shipped workflow is valid YAML: OIDC permission, AWS credentials, check, scan, upload."""
+    workflow = yaml.safe_load((ROOT / "docs/examples/github-actions.yml").read_text())
+    job = workflow["jobs"]["inventory"]
+    assert workflow["permissions"]["id-token"] == "write"
+    uses = [step.get("uses", "") for step in job["steps"]]
+    assert any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
+    assert any(u.startswith("actions/upload-artifact@") for u in uses)
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert "ecr-crawler check" in runs
+    assert "ecr-crawler scan --regions all" in runs
