@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,13 +37,50 @@ class Auth(_Section, frozen=True):
     """Lifetime of each assumed-role session; they are refreshed before expiry."""
 
 
+AccountId = Annotated[str, msgspec.Meta(pattern=r"^\d{12}$")]
+RoleArn = Annotated[str, msgspec.Meta(pattern=ROLE_ARN_PATTERN)]
+SessionName = Annotated[str, msgspec.Meta(pattern=r"^[\w+=,.@-]{2,64}$")]
+
+
+class Account(_Section, frozen=True):
+    account_id: AccountId
+    """The account to scan."""
+    role_arn: RoleArn
+    """The role to assume in it (from the base credentials, after auth.role_arn if set)."""
+    external_id: str | None = None
+    """ExternalId, if the role's trust policy asks for one."""
+    session_name: SessionName = "ecr-crawler"
+    """RoleSessionName, shown in the account's CloudTrail."""
+
+
+class Organization(_Section, frozen=True):
+    member_role_name: Annotated[str, msgspec.Meta(pattern=r"^[\w+=,.@/-]{1,64}$")]
+    """The role to assume in every member account (same name everywhere)."""
+    ous: list[Annotated[str, msgspec.Meta(pattern=r"^(ou-[0-9a-z]+-[0-9a-z]+|r-[0-9a-z]+)$")]] = (
+        msgspec.field(default_factory=list)
+    )
+    """Only the accounts in these OUs (and their child OUs); empty: every account."""
+    include: list[AccountId] = msgspec.field(default_factory=list)
+    """Only these accounts; empty: all that were discovered."""
+    exclude: list[AccountId] = msgspec.field(default_factory=list)
+    """Never these accounts."""
+    external_id: str | None = None
+    """ExternalId for the member role, if its trust policy asks for one."""
+    session_name: SessionName = "ecr-crawler"
+    """RoleSessionName in each member account."""
+
+
 class Concurrency(_Section, frozen=True):
+    accounts: PositiveInt = 8
+    """Accounts scanned at once."""
     regions: PositiveInt = 4
     """Regions scanned at once, per account."""
     repositories: PositiveInt = 32
     """Repositories whose images are listed at once, per account-region."""
     api_calls: PositiveInt = 16
     """ECR calls in flight at once, per account-region (also its connection pool size)."""
+    api_calls_total: PositiveInt = 256
+    """ECR calls in flight at once over the whole scan, to protect the machine."""
 
 
 class Retry(_Section, frozen=True):
@@ -100,6 +138,19 @@ class Log(_Section, frozen=True):
     """Only debug shows tracebacks and botocore's own logs."""
 
 
+class SinkOptions(_Section, frozen=True):
+    postgres_schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = (
+        "ecr_inventory"
+    )
+    """PostgreSQL schema of the inventory tables; created, and migrated, as needed."""
+    prune: bool = False
+    """After a complete scan, delete what it no longer saw instead of marking it deleted:
+    rows (SQLite, PostgreSQL) or the older scans' files (Parquet). `--prune` sets this."""
+    retry_seconds: PositiveFloat = 120.0
+    """How long a database sink retries a failed batch (reconnecting, with backoff) before
+    the scan stops with exit 1."""
+
+
 class Config(_Section, frozen=True):
     regions: Literal["all"] | list[RegionName] = msgspec.field(default_factory=list)
     """Regions to scan: a list, or "all" (every ECR region of the partition). Empty: the
@@ -110,7 +161,18 @@ class Config(_Section, frozen=True):
     """Send every AWS call (ECR and STS) here instead of AWS; AWS_ENDPOINT_URL,
     AWS_ENDPOINT_URL_ECR and AWS_ENDPOINT_URL_STS work too."""
     sink: str = "-"
-    """Where records go: "-" or "jsonl:-" (stdout), "jsonl:PATH", "jsonl:PATH.gz"."""
+    """Where records go: "-" or "jsonl:-" (stdout), "jsonl:PATH", "jsonl:PATH.gz",
+    "sqlite:PATH", "postgresql://USER@HOST:PORT/DB", "parquet:DIR" (docs/sinks.md)."""
+    sink_options: SinkOptions = msgspec.field(default_factory=SinkOptions)
+    accounts: list[Account] = msgspec.field(default_factory=list)
+    """Accounts to scan, each through a role; empty: the account of the credentials."""
+    organization: Organization | None = None
+    """Discover the accounts with organizations:ListAccounts (or per OU) instead."""
+    shard: Annotated[str, msgspec.Meta(pattern=r"^\d+/[1-9]\d*$")] | None = None
+    """"K/N": scan only the (account, region) units in shard K (0 <= K < N) of N."""
+    since: datetime | None = None
+    """Only images pushed since then: a timestamp, or a duration back from now such as
+    "36h" or "7d" (repositories are still all listed)."""
     cache_dir: str | None = None
     """Where the manifest cache lives; null: $XDG_CACHE_HOME/ecr-crawler or
     ~/.cache/ecr-crawler."""
@@ -157,10 +219,33 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         node[leaf] = value
     if isinstance(raw.get("regions"), str) and raw["regions"] != "all":
         raw["regions"] = [r.strip() for r in raw["regions"].split(",") if r.strip()]
+    if isinstance(raw.get("since"), str) and (ago := _duration(raw["since"])) is not None:
+        raw["since"] = (datetime.now(UTC) - ago).isoformat()
     try:
-        return msgspec.convert(raw, Config)
+        config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:
+        if str(exc).endswith("`$.since`"):
+            raise ConfigError(
+                f"{source}: since: expected a duration such as 36h or 7d, or a timestamp such "
+                "as 2026-11-01T00:00:00Z"
+            ) from None
         raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+    if config.accounts and config.organization:
+        raise ConfigError(f"{source}: set either accounts or organization, not both")
+    if config.shard and int(config.shard.split("/")[0]) >= int(config.shard.split("/")[1]):
+        raise ConfigError(f"{source}: shard: K/N needs 0 <= K < N, got {config.shard}")
+    if config.since is not None and config.since.tzinfo is None:
+        raise ConfigError(f"{source}: since: give a time zone, e.g. 2026-11-01T00:00:00Z")
+    return config
+
+
+def _duration(text: str) -> timedelta | None:
+    """'90m', '36h', '7d', '2w' as a timedelta; None for anything else (a timestamp)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
+    if match is None:
+        return None
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
 
 
 def _explain(message: str) -> str:

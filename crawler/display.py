@@ -16,12 +16,10 @@ from crawler.records import ScanSummary
 
 
 def _line(stats: ScanStats, rate: float) -> Text:
-    repositories = sum(c.repositories for c in stats.regions.values())
-    images = sum(c.images for c in stats.regions.values())
     return Text.assemble(
         ("scanning ", "bold"),
         f"regions {stats.regions_done}/{stats.regions_total}  ",
-        f"repositories {repositories:,}  images {images:,}  ",
+        f"repositories {stats.total('repositories'):,}  images {stats.total('images'):,}  ",
         f"{rate:,.0f} calls/s  throttled {stats.calls.throttled:,}",
     )
 
@@ -47,16 +45,18 @@ async def show_progress(stats: ScanStats, console: Console) -> None:
 
 def print_summary(summary: ScanSummary, console: Console) -> None:
     table = Table(title=f"scan {summary.status}: {summary.scan_id}", title_justify="left")
-    for column in ("region", "repositories", "images", "errors"):
-        table.add_column(column, justify="left" if column == "region" else "right")
-    for region, counts in sorted(summary.regions.items()):
-        table.add_row(
-            region, f"{counts.repositories:,}", f"{counts.images:,}", f"{counts.errors:,}"
-        )
+    many = len(summary.accounts) > 1
+    for column in ("account", "region", "repositories", "images", "errors")[0 if many else 1 :]:
+        table.add_column(column, justify="left" if column in ("account", "region") else "right")
+    for account, regions in sorted(summary.accounts.items()):
+        for region, counts in sorted(regions.items()):
+            cells = [f"{counts.repositories:,}", f"{counts.images:,}", f"{counts.errors:,}"]
+            table.add_row(*([account, region] if many else [region]), *cells)
     seconds = (summary.finished_at - summary.started_at).total_seconds()
     console.print(table)
+    who = f"{len(summary.accounts)} accounts" if many else f"account {summary.account_id}"
     console.print(
-        f"account {summary.account_id}  {seconds:.1f} s  {summary.api_calls:,} API calls  "
+        f"{who}  {seconds:.1f} s  {summary.api_calls:,} API calls  "
         f"{summary.retries:,} retries  {summary.throttled:,} throttled"
         + (
             f"  skipped (not enabled): {', '.join(summary.regions_skipped)}"

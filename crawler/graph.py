@@ -1,5 +1,6 @@
-"""The fan-out of a scan: regions -> repository pages -> image pages, in anyio task groups with
-a limit per level, streaming records through one bounded stream to the task that owns the sink."""
+"""The fan-out of a scan: accounts -> regions -> repository pages -> image pages, in anyio task
+groups with a limit per level, streaming records through one bounded stream to the task that
+owns the sink."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ import structlog
 from aiobotocore.session import AioSession
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from crawler.aws.accounts import Target, discover_accounts
 from crawler.aws.client import CallStats, RegionClient, open_region_client
-from crawler.aws.session import Identity, get_identity, open_session, resolve_regions, sts_region
+from crawler.aws.session import (
+    Identity,
+    assume_role,
+    get_identity,
+    open_session,
+    resolve_regions,
+    sts_region,
+)
 from crawler.cache import ManifestCache, default_cache_dir
 from crawler.config import Config
 from crawler.ecr.findings import is_scanned, list_findings
@@ -30,7 +39,14 @@ from crawler.ecr.manifests import (
 )
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
-from crawler.errors import AccessDeniedError, AwsError, CredentialsError, RegionDisabledError
+from crawler.errors import (
+    AccessDeniedError,
+    AwsError,
+    CrawlerError,
+    CredentialsError,
+    RegionDisabledError,
+)
+from crawler.plan import in_shard
 from crawler.records import (
     Error,
     Image,
@@ -49,6 +65,8 @@ STREAM_PAGES = 32
 SINK_BATCH = 2000
 # Records per stream item when a repository's images are sent at once.
 PAGE = 1000
+# The region of an error that concerns a whole account (its role could not be assumed).
+ALL_REGIONS = "*"
 
 
 @dataclass
@@ -64,10 +82,14 @@ class ScanStats:
     """Live counters of one scan, read by the progress display and the summary."""
 
     calls: CallStats = field(default_factory=CallStats)
-    regions: dict[str, Counts] = field(default_factory=dict)
+    # By (account, region); region "*" holds an account's own failure.
+    units: dict[tuple[str, str], Counts] = field(default_factory=dict)
     regions_done: int = 0
     regions_total: int = 0
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(c, name) for c in self.units.values())
 
 
 async def scan(
@@ -78,7 +100,7 @@ async def scan(
     stop: anyio.Event | None = None,
     stats: ScanStats | None = None,
 ) -> ScanSummary:
-    """Scan the account and write every record to `sink`, the summary last.
+    """Scan the accounts and write every record to `sink`, the summary last.
 
     Setting `stop` ends the scan early with what was collected (status "interrupted"). The sink
     is the caller's to close. Raises ConfigError or CredentialsError before writing anything
@@ -91,16 +113,21 @@ async def scan(
     home = sts_region(config, base)
     session = await open_session(config, home, base)
     identity = await get_identity(session, config, home)
+    targets = await discover_accounts(config, session, home, identity.account_id)
     cache = None
     if config.collect.manifests != "off":
         cache = ManifestCache(config.cache_dir or default_cache_dir())
-    crawl = _Crawl(config, session, identity, from_all, stats or ScanStats(), cache)
+    crawl = _Crawl(config, session, identity, home, from_all, stats or ScanStats(), cache)
     try:
-        with structlog.contextvars.bound_contextvars(
-            scan_id=crawl.scan_id, account=identity.account_id
-        ):
-            log.info("scan started", regions=len(regions), principal=identity.arn)
-            return await crawl.run(regions, sink, stop, started_at)
+        with structlog.contextvars.bound_contextvars(scan_id=crawl.scan_id):
+            log.info(
+                "scan started",
+                accounts=len(targets),
+                regions=len(regions),
+                shard=config.shard,
+                principal=identity.arn,
+            )
+            return await crawl.run(targets, regions, sink, stop, started_at)
     finally:
         if cache is not None:
             cache.close()
@@ -125,24 +152,37 @@ class _Crawl:
         config: Config,
         session: AioSession,
         identity: Identity,
+        home: str,
         from_all: bool,
         stats: ScanStats,
         cache: ManifestCache | None,
     ) -> None:
         self.config = config
         self.session = session
-        self.account_id = identity.account_id
-        self.principal = identity.arn
+        self.identity = identity
+        self.home = home
         self.cache = cache
         self.scan_id = str(uuid.uuid4())
         self.from_all = from_all
         self.stats = stats
+        # The principal each account is scanned as, for the pull-time exclusion check.
+        self.principals: dict[str, str] = {}
+        self.api_calls = anyio.CapacityLimiter(config.concurrency.api_calls_total)
         self.send: MemoryObjectSendStream[Sequence[ScanRecord]]
 
     async def run(
-        self, regions: list[str], sink: Sink, stop: anyio.Event | None, started_at: datetime
+        self,
+        targets: list[Target],
+        regions: list[str],
+        sink: Sink,
+        stop: anyio.Event | None,
+        started_at: datetime,
     ) -> ScanSummary:
-        self.stats.regions_total = len(regions)
+        units = {
+            t.account_id: [r for r in regions if in_shard(t.account_id, r, self.config.shard)]
+            for t in targets
+        }
+        self.stats.regions_total = sum(len(r) for r in units.values())
         self.send, receive = anyio.create_memory_object_stream[Sequence[ScanRecord]](STREAM_PAGES)
         interrupted = False
         fatal: CredentialsError | None = None
@@ -162,11 +202,11 @@ class _Crawl:
                     async with anyio.create_task_group() as tg:
                         if stop is not None:
                             tg.start_soon(watch, tg.cancel_scope)
-                        await self._regions(regions)
+                        await self._accounts(targets, units)
                         tg.cancel_scope.cancel()
                 except* CredentialsError as group:
                     fatal = next(e for e in group.exceptions if isinstance(e, CredentialsError))
-                errors = sum(c.errors for c in self.stats.regions.values())
+                errors = self.stats.total("errors")
                 status: ScanStatus = "partial" if errors or fatal else "complete"
                 summary = self._summary("interrupted" if interrupted else status, started_at)
                 await self.send.send([summary])
@@ -176,45 +216,82 @@ class _Crawl:
 
     def _summary(self, status: ScanStatus, started_at: datetime) -> ScanSummary:
         stats = self.stats
+        accounts: dict[str, dict[str, RegionCounts]] = {}
+        totals: dict[str, Counts] = {}
+        for (account, region), c in sorted(stats.units.items()):
+            accounts.setdefault(account, {})[region] = _frozen(c)
+            total = totals.setdefault(region, Counts())
+            for name in ("repositories", "images", "errors", "optional_errors"):
+                setattr(total, name, getattr(total, name) + getattr(c, name))
         return ScanSummary(
             scan_id=self.scan_id,
-            account_id=self.account_id,
+            account_id=self.identity.account_id,
             started_at=started_at,
             finished_at=datetime.now(UTC),
             status=status,
-            regions={
-                r: RegionCounts(
-                    repositories=c.repositories,
-                    images=c.images,
-                    errors=c.errors,
-                    optional_errors=c.optional_errors,
-                )
-                for r, c in stats.regions.items()
-            },
-            regions_skipped=sorted(stats.skipped),
+            regions={region: _frozen(c) for region, c in totals.items()},
+            regions_skipped=sorted({region for _, region in stats.skipped}),
+            accounts=accounts,
+            shard=self.config.shard,
             api_calls=stats.calls.api_calls,
             retries=stats.calls.retries,
             throttled=stats.calls.throttled,
         )
 
-    async def _regions(self, regions: list[str]) -> None:
-        slots = anyio.Semaphore(self.config.concurrency.regions)
+    async def _accounts(self, targets: list[Target], units: dict[str, list[str]]) -> None:
+        slots = anyio.Semaphore(self.config.concurrency.accounts)
         async with anyio.create_task_group() as tg:
-            for region in regions:
-                self.stats.regions[region] = Counts()
-                await slots.acquire()
-                tg.start_soon(self._region, region, slots)
+            for target in targets:
+                if units[target.account_id]:
+                    await slots.acquire()
+                    tg.start_soon(self._account, target, units[target.account_id], slots)
 
-    async def _region(self, region: str, slot: anyio.Semaphore) -> None:
+    async def _account(self, target: Target, regions: list[str], slot: anyio.Semaphore) -> None:
+        structlog.contextvars.bind_contextvars(account=target.account_id)
+        try:
+            session = self.session
+            principal = self.identity.arn
+            if target.role_arn is not None:
+                # Role missing, denied, or an SCP: this account fails, the others go on.
+                try:
+                    session = await assume_role(
+                        self.session,
+                        self.config,
+                        self.home,
+                        target.role_arn,
+                        target.external_id,
+                        target.session_name,
+                    )
+                    identity = await get_identity(
+                        session, self.config, self.home, role_arn=target.role_arn
+                    )
+                except CrawlerError as exc:
+                    failure = AwsError("AssumeRole", "AccountUnavailable", str(exc))
+                    await self._failed(failure, target.account_id, ALL_REGIONS)
+                    return
+                principal = identity.arn
+            self.principals[target.account_id] = principal
+            region_slots = anyio.Semaphore(self.config.concurrency.regions)
+            async with anyio.create_task_group() as tg:
+                for region in regions:
+                    self.stats.units[target.account_id, region] = Counts()
+                    await region_slots.acquire()
+                    tg.start_soon(self._region, session, target.account_id, region, region_slots)
+        finally:
+            slot.release()
+
+    async def _region(
+        self, session: AioSession, account_id: str, region: str, slot: anyio.Semaphore
+    ) -> None:
         structlog.contextvars.bind_contextvars(region=region)
-        counts = self.stats.regions[region]
+        counts = self.stats.units[account_id, region]
         # Acquired before a repository task starts, so listing waits for free slots and the
         # number of pending tasks stays bounded however many repositories there are.
         repo_slots = anyio.Semaphore(self.config.concurrency.repositories)
         try:
             async with (
                 open_region_client(
-                    self.session, self.config, self.account_id, region, self.stats.calls
+                    session, self.config, account_id, region, self.stats.calls, self.api_calls
                 ) as client,
                 anyio.create_task_group() as tg,
             ):
@@ -227,10 +304,10 @@ class _Crawl:
                 except AwsError as exc:
                     if isinstance(exc, RegionDisabledError) and self.from_all:
                         log.warning("region not enabled for this account; skipped")
-                        self.stats.skipped.append(region)
-                        del self.stats.regions[region]
+                        self.stats.skipped.append((account_id, region))
+                        del self.stats.units[account_id, region]
                     else:
-                        await self._failed(exc, region)
+                        await self._failed(exc, account_id, region)
         finally:
             slot.release()
             self.stats.regions_done += 1
@@ -248,24 +325,38 @@ class _Crawl:
             await self.send.send([repository])
             if collect.manifests == "off":
                 async for page in list_images(client, repository):
-                    await self._images(page)
-                    await self._findings(client, page, failures)
+                    recent = self._recent(page)
+                    await self._images(recent)
+                    await self._findings(client, recent, failures)
             else:
                 # The whole repository first: DescribeImages reports lastRecordedPullTime as it
                 # was before BatchGetImage, and index manifests tell the children's parents.
-                images = [image async for page in list_images(client, repository) for image in page]
+                images = [
+                    image
+                    async for page in list_images(client, repository)
+                    for image in self._recent(page)
+                ]
                 await self._with_manifests(client, repository, images, failures)
                 await self._findings(client, images, failures)
         except AwsError as exc:
-            await self._failed(exc, client.region, repository.repository_name)
+            await self._failed(exc, client.account_id, client.region, repository.repository_name)
         finally:
             slot.release()
         for failure in failures:
-            await self._failed(failure, client.region, repository.repository_name, optional=True)
+            await self._failed(
+                failure, client.account_id, client.region, repository.repository_name, True
+            )
+
+    def _recent(self, images: list[Image]) -> list[Image]:
+        """With `since`: only the images pushed since then."""
+        since = self.config.since
+        if since is None:
+            return images
+        return [i for i in images if i.image_pushed_at is None or i.image_pushed_at >= since]
 
     async def _images(self, images: list[Image]) -> None:
         if images:
-            self.stats.regions[images[0].region].images += len(images)
+            self.stats.units[images[0].account_id, images[0].region].images += len(images)
             for start in range(0, len(images), PAGE):
                 await self.send.send(images[start : start + PAGE])
 
@@ -316,7 +407,7 @@ class _Crawl:
                     failures.append(exc)
             scope = {
                 "scan_id": self.scan_id,
-                "account_id": self.account_id,
+                "account_id": client.account_id,
                 "region": client.region,
                 "registry_id": repository.registry_id,
                 "repository_name": repository.repository_name,
@@ -346,17 +437,18 @@ class _Crawl:
         failures: list[AwsError] = []
         exclusions = None
         if collect.registry:
-            registry = await describe_registry(client, self.scan_id, self.principal, failures)
+            principal = self.principals[client.account_id]
+            registry = await describe_registry(client, self.scan_id, principal, failures)
             await self.send.send([registry])
             exclusions = registry.pull_time_update_exclusions
         elif collect.manifests != "off":
             # Only a warning hangs on this call, so its denial is no error record.
             exclusions = await pull_time_exclusions(client, [])
         for failure in failures:
-            await self._failed(failure, client.region, optional=True)
+            await self._failed(failure, client.account_id, client.region, optional=True)
         if collect.manifests == "off":
             return
-        principal = role_arn(self.principal)
+        principal = role_arn(self.principals[client.account_id])
         if exclusions is None:
             log.warning(
                 "cannot tell whether BatchGetImage updates pull times: "
@@ -372,10 +464,15 @@ class _Crawl:
             )
 
     async def _failed(
-        self, exc: AwsError, region: str, repository: str | None = None, optional: bool = False
+        self,
+        exc: AwsError,
+        account_id: str,
+        region: str,
+        repository: str | None = None,
+        optional: bool = False,
     ) -> None:
         """Record what could not be collected; the rest of the scan goes on."""
-        counts = self.stats.regions[region]
+        counts = self.stats.units.setdefault((account_id, region), Counts())
         message = exc.message
         if optional:
             counts.optional_errors += 1
@@ -388,7 +485,7 @@ class _Crawl:
             [
                 Error(
                     scan_id=self.scan_id,
-                    account_id=self.account_id,
+                    account_id=account_id,
                     region=region,
                     repository_name=repository,
                     operation=exc.operation,
@@ -398,6 +495,15 @@ class _Crawl:
                 )
             ]
         )
+
+
+def _frozen(counts: Counts) -> RegionCounts:
+    return RegionCounts(
+        repositories=counts.repositories,
+        images=counts.images,
+        errors=counts.errors,
+        optional_errors=counts.optional_errors,
+    )
 
 
 def _denied(failures: list[AwsError], operation: str) -> bool:

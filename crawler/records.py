@@ -215,11 +215,15 @@ class ScanSummary(Record, frozen=True, kw_only=True, tag="scan_summary"):
     started_at: datetime
     finished_at: datetime
     status: ScanStatus
+    # Totals per region over all accounts, then per account and region; an account whose
+    # role could not be assumed has region "*" with its error.
     regions: dict[str, RegionCounts]
     regions_skipped: list[str]
-    api_calls: int
-    retries: int
-    throttled: int
+    accounts: dict[str, dict[str, RegionCounts]] = msgspec.field(default_factory=dict)
+    shard: str | None = None
+    api_calls: int = 0
+    retries: int = 0
+    throttled: int = 0
 
 
 ScanRecord = Repository | Image | ImageManifest | ScanFinding | Registry | Error | ScanSummary

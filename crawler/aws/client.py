@@ -39,13 +39,21 @@ class RegionClient:
     """An ECR client for one account-region with its own limit on calls in flight."""
 
     def __init__(
-        self, client: Any, config: Config, account_id: str, region: str, stats: CallStats
+        self,
+        client: Any,
+        config: Config,
+        account_id: str,
+        region: str,
+        stats: CallStats,
+        total: anyio.CapacityLimiter | None = None,
     ) -> None:
         self.account_id = account_id
         self.region = region
         self._client = client
         self._stats = stats
         self._limiter = anyio.CapacityLimiter(config.concurrency.api_calls)
+        # The whole scan's cap on calls in flight, over all account-regions.
+        self._total = total or anyio.CapacityLimiter(config.concurrency.api_calls_total)
         self._api_names: dict[str, str] = client.meta.method_to_api_mapping
         self._retrying = retrying(config.retry, before_sleep=self._before_retry)
         self._rate_limit = config.rate_limit
@@ -61,7 +69,7 @@ class RegionClient:
         async for attempt in self._retrying.copy():
             with attempt:
                 sent = await rate.acquire() if rate else 0.0
-                async with self._limiter:
+                async with self._limiter, self._total:
                     self._stats.api_calls += 1
                     ops = self._stats.by_operation
                     ops[operation] = ops.get(operation, 0) + 1
@@ -100,7 +108,12 @@ class RegionClient:
 
 @asynccontextmanager
 async def open_region_client(
-    session: AioSession, config: Config, account_id: str, region: str, stats: CallStats
+    session: AioSession,
+    config: Config,
+    account_id: str,
+    region: str,
+    stats: CallStats,
+    total: anyio.CapacityLimiter | None = None,
 ) -> AsyncIterator[RegionClient]:
     """A long-lived ECR client whose connection pool matches the call limit."""
     async with session.create_client(
@@ -109,4 +122,4 @@ async def open_region_client(
         endpoint_url=config.endpoint_url,
         config=client_config(config, pool_size=config.concurrency.api_calls),
     ) as client:
-        yield RegionClient(client, config, account_id, region, stats)
+        yield RegionClient(client, config, account_id, region, stats, total)

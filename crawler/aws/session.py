@@ -50,18 +50,34 @@ async def open_session(
     """A session on the standard chain (or `session`, as given), switched to `auth.role_arn`
     with refreshing credentials when configured. `region` is where STS is called."""
     session = session or AioSession()
-    role_arn = config.auth.role_arn
-    if role_arn is None:
+    auth = config.auth
+    if auth.role_arn is None:
         return session
-    source = await session.get_credentials()
-    if source is None:
+    return await assume_role(
+        session, config, region, auth.role_arn, auth.external_id, auth.session_name
+    )
+
+
+async def assume_role(
+    source: AioSession,
+    config: Config,
+    region: str,
+    role_arn: str,
+    external_id: str | None,
+    session_name: str,
+) -> AioSession:
+    """A session with refreshing credentials of `role_arn`, assumed from `source`'s (which may
+    be an assumed role itself: role chaining). Nothing is called until first use."""
+    session = source
+    credentials = await source.get_credentials()
+    if credentials is None:
         raise translate(NoCredentialsError(), "AssumeRole") from None
     extra: dict[str, Any] = {
-        "RoleSessionName": config.auth.session_name,
+        "RoleSessionName": session_name,
         "DurationSeconds": config.auth.duration_seconds,
     }
-    if config.auth.external_id:
-        extra["ExternalId"] = config.auth.external_id
+    if external_id:
+        extra["ExternalId"] = external_id
     fetcher = AioAssumeRoleCredentialFetcher(
         client_creator=partial(  # type: ignore[arg-type]  # aiobotocore's context manager
             session.create_client,
@@ -69,7 +85,7 @@ async def open_session(
             endpoint_url=config.endpoint_url,
             config=client_config(config),
         ),
-        source_credentials=source,
+        source_credentials=credentials,
         role_arn=role_arn,
         extra_args=extra,
     )
@@ -82,8 +98,12 @@ async def open_session(
     return assumed
 
 
-async def get_identity(session: AioSession, config: Config, region: str) -> Identity:
-    """sts:GetCallerIdentity, once: proves the credentials and gives the account id."""
+async def get_identity(
+    session: AioSession, config: Config, region: str, role_arn: str | None = None
+) -> Identity:
+    """sts:GetCallerIdentity, once: proves the credentials (and the assumed `role_arn`, by
+    default auth.role_arn) and gives the account id."""
+    role_arn = role_arn or config.auth.role_arn
     async with session.create_client(
         "sts", region_name=region, endpoint_url=config.endpoint_url, config=client_config(config)
     ) as sts:
@@ -94,16 +114,17 @@ async def get_identity(session: AioSession, config: Config, region: str) -> Iden
                 try:
                     reply = await sts.get_caller_identity()
                 except (ClientError, BotoCoreError) as exc:
-                    raise _identity_error(translate(exc, "GetCallerIdentity"), config) from None
+                    error = translate(exc, "GetCallerIdentity")
+                    raise _identity_error(error, role_arn) from None
     return Identity(account_id=reply["Account"], arn=reply["Arn"])
 
 
-def _identity_error(error: Exception, config: Config) -> Exception:
+def _identity_error(error: Exception, role_arn: str | None) -> Exception:
     """Whatever stops GetCallerIdentity (or the AssumeRole before it) stops the whole scan."""
     if isinstance(error, CredentialsError | ThrottledError):
         return error
     if isinstance(error, AwsError) and error.operation == "AssumeRole":
-        return CredentialsError(f"cannot assume role {config.auth.role_arn}: {error}")
+        return CredentialsError(f"cannot assume role {role_arn}: {error}")
     return CrawlerError(f"cannot verify the credentials with sts:GetCallerIdentity: {error}")
 
 

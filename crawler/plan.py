@@ -1,0 +1,24 @@
+"""A scan as units of (account, region), and which shard each unit belongs to: a stable hash,
+so that N independent jobs (a CI matrix, a Kubernetes Indexed Job) cover every unit once."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def shard_of(account_id: str, region: str, shards: int) -> int:
+    digest = hashlib.sha256(f"{account_id}/{region}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """"K/N" as (K, N); no shard is shard 0 of 1."""
+    if shard is None:
+        return 0, 1
+    index, count = shard.split("/")
+    return int(index), int(count)
+
+
+def in_shard(account_id: str, region: str, shard: str | None) -> bool:
+    index, count = parse_shard(shard)
+    return shard_of(account_id, region, count) == index
