@@ -21,12 +21,14 @@ from rich.console import Console
 
 from crawler import __version__
 from crawler.aws.session import resolve_regions
+from crawler.changes import ChangeSink, diff, previous_scan, read_state
 from crawler.check import check
 from crawler.config import Config, load_config
 from crawler.display import print_check, print_summary, show_progress
 from crawler.errors import CrawlerError, InterruptedScanError
 from crawler.graph import ScanStats, scan
 from crawler.log import Redactor, configure
+from crawler.plan import plan_units, shard_of
 from crawler.policy import policy_document
 from crawler.records import ScanSummary
 from crawler.sinks import Sink, open_sink
@@ -89,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     scan_cmd.add_argument(
         "--concurrency", type=int, metavar="N", help="ECR calls in flight per region (16)"
     )
+    scan_cmd.add_argument(
+        "--shard", metavar="K/N", help="only the (account, region) units of shard K of N"
+    )
+    scan_cmd.add_argument(
+        "--since", metavar="WHEN", help="only images pushed since: 36h, 7d, or a timestamp"
+    )
+    scan_cmd.add_argument(
+        "--emit-changes",
+        action="store_true",
+        help="also write change records against the previous scan in the jsonl:PATH sink",
+    )
     commands.add_parser(
         "demo",
         parents=[common],
@@ -120,6 +133,30 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
     check_cmd.add_argument("--regions", metavar="LIST", help="comma-separated regions, or 'all'")
     check_cmd.add_argument("--format", choices=["table", "json"], default="table")
+    plan_cmd = commands.add_parser(
+        "plan",
+        help="print the scan's (account, region) units and their shards; no ECR calls",
+        description="List every (account, region) unit of the scan (discovering accounts in "
+        "organization mode) and the shard K/N each falls in, as tab-separated lines.",
+        epilog="example:\n  ecr-crawler plan -c org.yaml --regions all --shards 4 | cut -f3 | "
+        "sort | uniq -c",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
+    plan_cmd.add_argument("--regions", metavar="LIST", help="comma-separated regions, or 'all'")
+    plan_cmd.add_argument("--shards", type=int, default=1, metavar="N", help="number of shards")
+    diff_cmd = commands.add_parser(
+        "diff",
+        help="change records between two scan outputs (JSON lines)",
+        description="Compare two finished scans written by the JSON lines sink and print "
+        "change records: repository_added/removed/changed, image_added/removed, tag_moved. "
+        "Removals are reported only for (account, region) units both scans completed.",
+        epilog="example:\n  ecr-crawler diff monday.jsonl.gz tuesday.jsonl.gz | "
+        "jq -c 'select(.change==\"tag_moved\")'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diff_cmd.add_argument("old", metavar="OLD")
+    diff_cmd.add_argument("new", metavar="NEW")
     regions_cmd = commands.add_parser(
         "regions",
         help="list the regions that --regions all expands to (no AWS call)",
@@ -141,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "check":
             return _check(load_config(args.config, regions=args.regions), args.format)
+        if args.command == "plan":
+            return _plan(load_config(args.config, regions=args.regions), args.shards)
+        if args.command == "diff":
+            old, new = read_state(args.old), read_state(args.new)
+            sys.stdout.buffer.write(msgspec.json.Encoder().encode_lines(list(diff(old, new))))
+            return EXIT_OK
         if args.command == "regions":
             config = load_config(partition=args.partition, regions="all")
             print("\n".join(anyio.run(resolve_regions, config, AioSession())[0]))
@@ -151,11 +194,16 @@ def main(argv: list[str] | None = None) -> int:
             sink=args.sink,
             **{
                 "concurrency.api_calls": args.concurrency,
+                "shard": args.shard,
+                "since": args.since,
                 "log.format": args.log_format,
                 "log.level": "error" if args.quiet else args.log_level,
             },
         )
-        return _run(config, open_sink(config.sink), AioSession(), args.summary_json)
+        sink = open_sink(config.sink)
+        if args.emit_changes and (previous := previous_scan(config.sink)) is not None:
+            sink = ChangeSink(sink, previous)
+        return _run(config, sink, AioSession(), args.summary_json)
     except Exception as exc:
         if debug:
             raise
@@ -241,6 +289,13 @@ async def _on_signals(stop: anyio.Event, scope: anyio.CancelScope) -> None:
                 scope.cancel()
                 return
             stop.set()
+
+
+def _plan(config: Config, shards: int) -> int:
+    configure("warning", "auto", Redactor())
+    for account, region in anyio.run(plan_units, config, AioSession()):
+        print(f"{account}\t{region}\t{shard_of(account, region, shards)}/{shards}")
+    return EXIT_OK
 
 
 def _check(config: Config, output: str) -> int:

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import hashlib
 
+from aiobotocore.session import AioSession
+
+from crawler.aws.accounts import discover_accounts
+from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
+from crawler.config import Config
+
 
 def shard_of(account_id: str, region: str, shards: int) -> int:
     digest = hashlib.sha256(f"{account_id}/{region}".encode()).digest()
@@ -12,7 +18,7 @@ def shard_of(account_id: str, region: str, shards: int) -> int:
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
-    """"K/N" as (K, N); no shard is shard 0 of 1."""
+    """ "K/N" as (K, N); no shard is shard 0 of 1."""
     if shard is None:
         return 0, 1
     index, count = shard.split("/")
@@ -22,3 +28,13 @@ def parse_shard(shard: str | None) -> tuple[int, int]:
 def in_shard(account_id: str, region: str, shard: str | None) -> bool:
     index, count = parse_shard(shard)
     return shard_of(account_id, region, count) == index
+
+
+async def plan_units(config: Config, base: AioSession) -> list[tuple[str, str]]:
+    """Every (account, region) unit of the scan, discovering accounts but calling no ECR."""
+    regions, _ = await resolve_regions(config, base)
+    home = sts_region(config, base)
+    session = await open_session(config, home, base)
+    identity = await get_identity(session, config, home)
+    targets = await discover_accounts(config, session, home, identity.account_id)
+    return [(t.account_id, region) for t in targets for region in regions]

@@ -6,7 +6,7 @@ timestamps are timezone-aware UTC datetimes (RFC 3339 in JSON).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import msgspec
@@ -197,6 +197,61 @@ class Error(_Scoped, frozen=True, kw_only=True, tag="error"):
     optional: bool = False
 
 
+Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
+
+
+class Suppressed(msgspec.Struct, frozen=True, kw_only=True):
+    """The config suppression that covers a finding (compliance.suppressions)."""
+
+    reason: str
+    expires: date
+
+
+class Finding(_Scoped, frozen=True, kw_only=True, tag="finding"):
+    """One resource that fails one compliance check (crawler.compliance); written just before
+    the summary by `scan --checks`, or computed from a saved scan by `ecr-crawler checks`."""
+
+    check_id: str
+    severity: Severity
+    title: str
+    message: str
+    rationale: str
+    remediation: str
+    resource_type: Literal["registry", "repository", "image", "pull_through_cache_rule"]
+    # What the finding is about: a repository ARN, an image URI (by digest), a registry URI,
+    # or a pull-through cache rule (registry URI/prefix); suppressions match it.
+    resource: str
+    registry_id: str
+    repository_name: str | None = None
+    image_digest: str | None = None
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Set when an unexpired suppression covers the finding: it is reported but does not gate.
+    suppressed: Suppressed | None = None
+
+
+class Change(_Scoped, frozen=True, kw_only=True, tag="change"):
+    """A difference between this scan and the previous complete one."""
+
+    previous_scan_id: str | None = None
+    change: Literal[
+        "repository_added",
+        "repository_removed",
+        "repository_changed",
+        "image_added",
+        "image_removed",
+        "tag_moved",
+    ]
+    repository_name: str
+    image_digest: str | None = None
+    tag: str | None = None
+    old_digest: str | None = None
+    new_digest: str | None = None
+    old_tags: list[str] | None = None
+    new_tags: list[str] | None = None
+    # For repository_changed: the settings that differ.
+    fields: list[str] | None = None
+
+
 class RegionCounts(msgspec.Struct, frozen=True, kw_only=True):
     repositories: int = 0
     images: int = 0
@@ -226,4 +281,14 @@ class ScanSummary(Record, frozen=True, kw_only=True, tag="scan_summary"):
     throttled: int = 0
 
 
-ScanRecord = Repository | Image | ImageManifest | ScanFinding | Registry | Error | ScanSummary
+ScanRecord = (
+    Repository
+    | Image
+    | ImageManifest
+    | ScanFinding
+    | Registry
+    | Error
+    | Finding
+    | Change
+    | ScanSummary
+)

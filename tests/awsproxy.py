@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 import aiohttp
 from aiohttp import web
@@ -55,6 +55,7 @@ class Rule:
     times: int | None = None  # stop after hitting this many calls; None = unlimited
     delay: float = 0.0  # seconds, for "latency"
     access_key: str | None = None  # only calls signed with this access key id; None = any
+    within: str | None = None  # only calls whose request body contains this text; None = any
     hits: int = field(default=0, init=False)  # calls this rule has hit so far
 
 
@@ -217,7 +218,7 @@ class AwsProxy:
         access_key, region, service = match.groups() if match else ("", "", "")
         self.calls[operation] += 1
 
-        rule = self._pick_rule(operation, region, access_key)
+        rule = self._pick_rule(operation, region, access_key, body)
         if rule is not None:
             self.faults[rule.fault] += 1
             if rule.fault == "reset":
@@ -247,12 +248,15 @@ class AwsProxy:
             return web.Response(status=status, headers=headers, body=data)
         return await self._paginate(request, operation, region, payload, listing[1])
 
-    def _pick_rule(self, operation: str, region: str, access_key: str) -> Rule | None:
+    def _pick_rule(
+        self, operation: str, region: str, access_key: str, body: bytes
+    ) -> Rule | None:
         for rule in list(self.rules):
             if (
                 rule.operation not in (None, operation)
                 or rule.region not in (None, region)
                 or rule.access_key not in (None, access_key)
+                or (rule.within is not None and rule.within.encode() not in unquote_to_bytes(body))
                 or (rule.times is not None and rule.hits >= rule.times)
             ):
                 continue

@@ -1,0 +1,116 @@
+"""Change records between two scans: `diff OLD NEW` and `scan --emit-changes`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from awsproxy import AwsProxy, Rule
+from conftest import cli, ecr_client
+
+from crawler.demo import docker_manifest, encode
+
+REGION = "eu-west-1"
+
+
+def scan_to(path: Path, env: dict[str, str], *extra: str) -> list[dict[str, Any]]:
+    result = cli("scan", "--regions", REGION, "--sink", f"jsonl:{path}", *extra, env=env)
+    assert result.code in (0, 1), result.stderr
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def change_the_registry(moto: str) -> dict[str, str]:
+    """An image pushed, one deleted, `latest` moved to a new digest, a setting changed."""
+    ecr = ecr_client(moto, REGION)
+    images = ecr.describe_images(repositoryName="web/frontend")["imageDetails"]
+    latest = next(i["imageDigest"] for i in images if "latest" in i.get("imageTags", []))
+    gone = next(i["imageDigest"] for i in images if not i.get("imageTags"))
+    ecr.batch_delete_image(repositoryName="web/frontend", imageIds=[{"imageDigest": gone}])
+    text, added = encode(docker_manifest("web/frontend/next"))
+    ecr.put_image(
+        repositoryName="web/frontend", imageManifest=text, imageDigest=added, imageTag="latest"
+    )
+    ecr.put_image_tag_mutability(repositoryName="base/python", imageTagMutability="IMMUTABLE")
+    return {"added": added, "gone": gone, "old_latest": latest}
+
+
+@pytest.fixture(scope="module")
+def scans(registry: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {"dir": tmp_path_factory.mktemp("scans")}
+
+
+def test_diff_reports_added_removed_retagged_and_changed(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """diff OLD NEW: the pushed image, the deleted one, `latest` moving and the new setting."""
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    scan_to(old, aws_env)
+    moved = change_the_registry(proxy.upstream)
+    scan_to(new, aws_env)
+
+    result = cli("diff", str(old), str(new), env=aws_env)
+    assert result.code == 0, result.stderr
+    changes = result.records()
+    kinds = {(c["change"], c["repository_name"]) for c in changes}
+    assert kinds == {
+        ("image_added", "web/frontend"),
+        ("image_removed", "web/frontend"),
+        ("tag_moved", "web/frontend"),
+        ("repository_changed", "base/python"),
+    }
+    by_kind = {c["change"]: c for c in changes}
+    assert by_kind["image_added"]["image_digest"] == moved["added"]
+    assert by_kind["image_removed"]["image_digest"] == moved["gone"]
+    assert (by_kind["tag_moved"]["tag"], by_kind["tag_moved"]["old_digest"]) == (
+        "latest",
+        moved["old_latest"],
+    )
+    assert by_kind["tag_moved"]["new_digest"] == moved["added"]
+    assert by_kind["repository_changed"]["fields"] == ["image_tag_mutability"]
+    assert all(
+        c["previous_scan_id"] == json.loads(old.read_text().splitlines()[-1])["scan_id"]
+        for c in changes
+    )
+
+
+def test_emit_changes_compares_with_the_previous_scan_in_the_sink(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """--emit-changes: the first scan has no changes, the second lists what moved, before its
+    summary; a pipeline can keep only the change records."""
+    path = tmp_path / "inventory.jsonl"
+    first = scan_to(path, aws_env, "--emit-changes")
+    assert not [r for r in first if r["type"] == "change"]
+    ecr = ecr_client(proxy.upstream, REGION)
+    text, digest = encode(docker_manifest("emit-changes"))
+    ecr.put_image(repositoryName="api/orders", imageManifest=text, imageDigest=digest)
+
+    second = scan_to(path, aws_env, "--emit-changes")
+    changes = [r for r in second if r["type"] == "change"]
+    assert [(c["change"], c["image_digest"]) for c in changes] == [("image_added", digest)]
+    assert second[-1]["type"] == "scan_summary"
+    assert second.index(changes[0]) == len(second) - 2
+
+
+def test_failed_region_never_looks_like_deleted_images(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """A region that failed in the new scan reports no removals, only the failure."""
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    scan_to(old, aws_env)
+    proxy.rules.append(Rule("access_denied", operation="DescribeRepositories", region=REGION))
+    scan_to(new, aws_env)
+    result = cli("diff", str(old), str(new), env=aws_env)
+    assert result.code == 0
+    assert result.records() == []
+
+
+def test_diff_refuses_an_unfinished_scan(aws_env: dict[str, str], tmp_path: Path) -> None:
+    """A file without a finished summary is not a scan to compare: exit 2, one line."""
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"type":"error"}\n')
+    result = cli("diff", str(broken), str(broken), env=aws_env)
+    assert result.code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
