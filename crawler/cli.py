@@ -29,7 +29,7 @@ from crawler.errors import CrawlerError, InterruptedScanError
 from crawler.graph import ScanStats, scan
 from crawler.log import Redactor, configure
 from crawler.plan import plan_units, shard_of
-from crawler.policy import policy_document
+from crawler.policy import multi_account_policies, policy_document
 from crawler.records import ScanSummary
 from crawler.sinks import Sink, open_sink
 
@@ -113,7 +113,10 @@ def _parser() -> argparse.ArgumentParser:
         "policy",
         help="print the least-privilege IAM policy for a config",
         description="Print the IAM policy JSON with exactly the actions the config needs: the "
-        "base read actions plus those of each enabled collect option.",
+        "base read actions plus those of each enabled collect option. With accounts: or "
+        "organization:, print three documents: the policy of the identity the crawler runs "
+        "as (assume the member roles, discover accounts), and the policy and trust policy of "
+        "the role in each member account.",
         epilog="example:\n  ecr-crawler policy -c config.yaml > ecr-crawler-policy.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -174,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args)
         if args.command == "policy":
-            print(json.dumps(policy_document(load_config(args.config)), indent=2))
+            config = load_config(args.config)
+            many = config.accounts or config.organization
+            policies = multi_account_policies(config) if many else policy_document(config)
+            print(json.dumps(policies, indent=2))
             return EXIT_OK
         if args.command == "check":
             return _check(load_config(args.config, regions=args.regions), args.format)

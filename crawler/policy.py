@@ -60,3 +60,56 @@ def policy_document(config: Config) -> dict[str, Any]:
             },
         ],
     }
+
+
+def multi_account_policies(config: Config) -> dict[str, Any]:
+    """For accounts: or organization: the three documents a multi-account scan needs."""
+    if config.organization is not None:
+        name = config.organization.member_role_name
+        roles: list[str] = [f"arn:{config.partition}:iam::*:role/{name}"]
+        external_id = config.organization.external_id
+    else:
+        roles = [a.role_arn for a in config.accounts]
+        external_id = next((a.external_id for a in config.accounts if a.external_id), None)
+    crawler: list[dict[str, Any]] = [
+        {
+            "Sid": "AssumeMemberRoles",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": roles,
+        },
+        {
+            "Sid": "EcrCrawlerWhoAmI",
+            "Effect": "Allow",
+            "Action": "sts:GetCallerIdentity",
+            "Resource": "*",
+        },
+    ]
+    if config.organization is not None:
+        crawler.append(
+            {
+                "Sid": "DiscoverAccounts",
+                "Effect": "Allow",
+                "Action": [
+                    "organizations:ListAccounts",
+                    "organizations:ListAccountsForParent",
+                    "organizations:ListOrganizationalUnitsForParent",
+                ],
+                "Resource": "*",
+            }
+        )
+    trust: dict[str, Any] = {
+        "Effect": "Allow",
+        # Replace with the role or user the crawler runs as (auth.role_arn when set).
+        "Principal": {
+            "AWS": config.auth.role_arn or "arn:aws:iam::CRAWLER_ACCOUNT_ID:role/ecr-crawler"
+        },
+        "Action": "sts:AssumeRole",
+    }
+    if external_id:
+        trust["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return {
+        "crawler_policy": {"Version": "2012-10-17", "Statement": crawler},
+        "member_role_policy": policy_document(config),
+        "member_role_trust_policy": {"Version": "2012-10-17", "Statement": [trust]},
+    }

@@ -42,3 +42,23 @@ def test_cli_prints_a_policy_with_each_enabled_option(tmp_path: Path) -> None:
     ):
         assert action in actions
     assert statements[1]["Action"] == "sts:GetCallerIdentity"
+
+
+def test_organization_mode_prints_crawler_member_and_trust_policies(tmp_path: Path) -> None:
+    """With organization:, the crawler may assume the member role and list accounts, and the
+    member role trusts the crawler with the external id."""
+    config = tmp_path / "org.yaml"
+    config.write_text(
+        "organization:\n  member_role_name: inventory\n  external_id: ext-1\n"
+        "auth:\n  role_arn: arn:aws:iam::999999999999:role/crawler\n"
+    )
+    result = cli("policy", "-c", str(config), env={})
+    documents = json.loads(result.stdout)
+    crawler = {s["Sid"]: s for s in documents["crawler_policy"]["Statement"]}
+    assert crawler["AssumeMemberRoles"]["Resource"] == ["arn:aws:iam::*:role/inventory"]
+    assert "organizations:ListAccounts" in crawler["DiscoverAccounts"]["Action"]
+    [trust] = documents["member_role_trust_policy"]["Statement"]
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::999999999999:role/crawler"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "ext-1"}}
+    member = documents["member_role_policy"]["Statement"][0]["Action"]
+    assert "ecr:DescribeImages" in member
