@@ -12,6 +12,8 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from crawler.errors import CrawlerError
+
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -22,19 +24,33 @@ class ManifestCache:
     """digest -> (media type, manifest text), in one SQLite file, used from worker threads."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path / "manifests.sqlite", check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS manifests "
-            "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL)"
-        )
+        self._path = Path(directory) / "manifests.sqlite"
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self._path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS manifests "
+                "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc) from None
         self._lock = anyio.Lock()
+
+    def _error(self, exc: Exception) -> CrawlerError:
+        # Without the cache every manifest would be fetched again, updating every image's
+        # pull time on AWS: better to stop and say so.
+        return CrawlerError(
+            f"manifest cache {self._path}: {exc}: free space there, set cache_dir to a "
+            "writable directory, or set collect.manifests: off"
+        )
 
     async def get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
         async with self._lock:
-            return await anyio.to_thread.run_sync(self._get_many, digests)
+            try:
+                return await anyio.to_thread.run_sync(self._get_many, digests)
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
 
     def _get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
         marks = ",".join("?" * len(digests))
@@ -46,7 +62,10 @@ class ManifestCache:
 
     async def put_many(self, items: Iterable[tuple[str, str, str]]) -> None:
         async with self._lock:
-            await anyio.to_thread.run_sync(self._put_many, list(items))
+            try:
+                await anyio.to_thread.run_sync(self._put_many, list(items))
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
 
     def _put_many(self, items: list[tuple[str, str, str]]) -> None:
         with self._db:

@@ -1,7 +1,7 @@
 """The command line: arguments, exit codes, what a person sees; nothing else.
 
 Exit codes: 0 complete, 1 completed with errors (or failed), 2 bad usage or config,
-3 credentials missing or rejected, 130 interrupted.
+3 credentials missing or rejected, 4 a compliance finding at or above --fail-on, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,21 +17,25 @@ import anyio
 import msgspec
 import structlog
 from aiobotocore.session import AioSession
+from anyio.abc import TaskStatus
 from rich.console import Console
 
 from crawler import __version__
+from crawler.aws.errors import translate
 from crawler.aws.session import resolve_regions
 from crawler.changes import ChangeSink, diff, previous_scan, read_state
 from crawler.check import check
-from crawler.config import Config, load_config
+from crawler.compliance import SEVERITIES, Checker, CheckingSink
+from crawler.compliance.command import after_scan, check_saved, list_checks
+from crawler.config import Config, load_config, plaintext_secrets
 from crawler.display import print_check, print_summary, show_progress
-from crawler.errors import CrawlerError, InterruptedScanError
+from crawler.errors import ConfigError, CrawlerError, InterruptedScanError
 from crawler.graph import ScanStats, scan
 from crawler.log import Redactor, configure
 from crawler.plan import plan_units, shard_of
 from crawler.policy import multi_account_policies, policy_document
 from crawler.records import ScanSummary
-from crawler.sinks import Sink, open_sink
+from crawler.sinks import Sink, describe, open_sink
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_FOR_STATUS = {"complete": EXIT_OK, "partial": EXIT_ERRORS, "interrupted": EXIT_INTERRUPTED}
@@ -44,7 +48,8 @@ examples:
   ecr-crawler scan -c config.yaml --log-format json 2> scan.log
 
 exit codes: 0 complete, 1 completed with errors, 2 bad usage or config,
-            3 credentials missing or rejected, 130 interrupted
+            3 credentials missing or rejected, 4 findings at or above --fail-on,
+            130 interrupted
 """
 
 log = structlog.get_logger(__name__)
@@ -65,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ecr-crawler {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _Parser(add_help=False)
-    common.add_argument("--sink", metavar="URI", help="'-' (stdout, default) or jsonl:PATH[.gz]")
+    common.add_argument(
+        "--sink",
+        metavar="URI",
+        help="'-' (stdout, default), jsonl:PATH[.gz], sqlite:PATH, "
+        "postgresql://USER@HOST:PORT/DB, parquet:DIR (docs/sinks.md)",
+    )
     common.add_argument("--log-format", choices=["auto", "console", "json"])
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     common.add_argument(
@@ -101,6 +111,26 @@ def _parser() -> argparse.ArgumentParser:
         "--emit-changes",
         action="store_true",
         help="also write change records against the previous scan in the jsonl:PATH sink",
+    )
+    scan_cmd.add_argument(
+        "--checks",
+        action="store_true",
+        help="run the compliance checks (compliance: in the config) and add finding records "
+        "before the summary (docs/compliance.md)",
+    )
+    scan_cmd.add_argument(
+        "--fail-on",
+        type=str.upper,
+        choices=SEVERITIES,
+        metavar="SEVERITY",
+        help="exit 4 when a finding at or above SEVERITY (CRITICAL, HIGH, MEDIUM, LOW, "
+        "INFORMATIONAL) remains unsuppressed; implies --checks",
+    )
+    scan_cmd.add_argument(
+        "--prune",
+        action="store_true",
+        help="after a complete scan, delete what it no longer saw from the sink's database "
+        "or dataset, instead of marking it deleted",
     )
     commands.add_parser(
         "demo",
@@ -160,6 +190,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff_cmd.add_argument("old", metavar="OLD")
     diff_cmd.add_argument("new", metavar="NEW")
+    checks_cmd = commands.add_parser(
+        "checks",
+        help="run the compliance checks over a saved scan (no AWS call)",
+        description="Run the compliance checks over a scan saved as JSON lines (.jsonl, "
+        ".jsonl.gz, - for stdin) or by the SQLite sink, and report the findings. The config's "
+        "compliance: section selects checks, thresholds and suppressions.",
+        epilog="examples:\n  ecr-crawler checks inventory.jsonl.gz\n"
+        "  ecr-crawler checks inventory.db --format sarif --output ecr.sarif --fail-on HIGH\n"
+        "  ecr-crawler checks --list\n\n"
+        "exit codes: 0 no finding at or above --fail-on, 2 bad usage, config or input,\n"
+        "            4 an unsuppressed finding at or above --fail-on",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    checks_cmd.add_argument("input", nargs="?", metavar="INPUT", help="a saved scan")
+    checks_cmd.add_argument("-c", "--config", metavar="PATH", help="YAML config")
+    checks_cmd.add_argument("--format", choices=["table", "json", "sarif", "html"], default="table")
+    checks_cmd.add_argument("--output", metavar="PATH", help="write the report here (stdout)")
+    checks_cmd.add_argument(
+        "--fail-on",
+        type=str.upper,
+        choices=SEVERITIES,
+        metavar="SEVERITY",
+        help="exit 4 when an unsuppressed finding at or above SEVERITY remains",
+    )
+    checks_cmd.add_argument("--list", action="store_true", help="list the checks and exit")
     regions_cmd = commands.add_parser(
         "regions",
         help="list the regions that --regions all expands to (no AWS call)",
@@ -173,6 +228,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     debug = getattr(args, "log_level", None) == "debug"
+    # Until the scan's own signal receiver runs, SIGTERM stops us as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sink: Sink | None = None
     try:
         if args.command == "demo":
             return _demo(args)
@@ -190,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             old, new = read_state(args.old), read_state(args.new)
             sys.stdout.buffer.write(msgspec.json.Encoder().encode_lines(list(diff(old, new))))
             return EXIT_OK
+        if args.command == "checks":
+            return _compliance(args)
         if args.command == "regions":
             config = load_config(partition=args.partition, regions="all")
             print("\n".join(anyio.run(resolve_regions, config, AioSession())[0]))
@@ -202,20 +262,34 @@ def main(argv: list[str] | None = None) -> int:
                 "concurrency.api_calls": args.concurrency,
                 "shard": args.shard,
                 "since": args.since,
+                "sink_options.prune": args.prune or None,
                 "log.format": args.log_format,
                 "log.level": "error" if args.quiet else args.log_level,
             },
         )
-        sink = open_sink(config.sink)
+        checker = Checker(config.compliance) if args.checks or args.fail_on else None
+        _check_directory("--summary-json", args.summary_json)
+        warnings = plaintext_secrets(args.config)
+        sink = open_sink(config.sink, config.sink_options)
         if args.emit_changes and (previous := previous_scan(config.sink)) is not None:
             sink = ChangeSink(sink, previous)
-        return _run(config, sink, AioSession(), args.summary_json)
+        if checker is not None:
+            sink = CheckingSink(sink, checker)
+        code = _run(config, sink, AioSession(), args.summary_json, warnings)
+        if checker is None:
+            return code
+        return after_scan(checker, code, args.fail_on, show=config.log.level != "error")
+    except KeyboardInterrupt:
+        if sink is not None:  # interrupted before the scan could close it
+            anyio.run(sink.aclose)
+        print("ecr-crawler: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
             raise
-        exc = _cause(exc)
+        exc = translate(_cause(exc))
         if isinstance(exc, CrawlerError):
-            print(f"ecr-crawler: error: {exc}", file=sys.stderr)
+            print(f"ecr-crawler: error: {Redactor().redact(str(exc))}", file=sys.stderr)
             return exc.exit_code
         print(
             f"ecr-crawler: internal error: {type(exc).__name__}: {exc} "
@@ -223,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERRORS
+
+
+def _check_directory(flag: str, path: str | None) -> None:
+    """Before the scan, not after it: a file nobody can write must not cost a whole scan."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise ConfigError(f"{flag} {path}: no such directory")
 
 
 def _cause(exc: Exception) -> Exception:
@@ -233,12 +313,23 @@ def _cause(exc: Exception) -> Exception:
     return exc
 
 
-def _run(config: Config, sink: Sink, session: AioSession, summary_json: str | None = None) -> int:
+def _run(
+    config: Config,
+    sink: Sink,
+    session: AioSession,
+    summary_json: str | None = None,
+    warnings: list[str] | None = None,
+) -> int:
     redactor = Redactor()
     configure(config.log.level, config.log.format, redactor)
+    for warning in warnings or ():
+        log.warning(f"config file holds a secret in plain text: {warning}")
     summary = anyio.run(_scan, config, sink, session, redactor)
     if summary_json:
-        Path(summary_json).write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
+        try:
+            Path(summary_json).write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
+        except OSError as exc:
+            raise CrawlerError(f"--summary-json {summary_json}: {exc.strerror}") from None
     return EXIT_FOR_STATUS[summary.status]
 
 
@@ -256,7 +347,7 @@ async def _scan(config: Config, sink: Sink, session: AioSession, redactor: Redac
     summary: ScanSummary | None = None
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_on_signals, stop, tg.cancel_scope)
+            await tg.start(_on_signals, stop, tg.cancel_scope)
             if interactive:
                 tg.start_soon(show_progress, stats, console)
             summary = await scan(config, sink, session=session, stop=stop, stats=stats)
@@ -287,14 +378,30 @@ def _summary_fields(summary: ScanSummary) -> dict[str, Any]:
     }
 
 
-async def _on_signals(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+async def _on_signals(
+    stop: anyio.Event, scope: anyio.CancelScope, *, task_status: TaskStatus[None]
+) -> None:
     """First SIGINT/SIGTERM: stop the scan and keep what was collected; second: stop now."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         async for _ in signals:
             if stop.is_set():
                 scope.cancel()
                 return
             stop.set()
+
+
+def _compliance(args: argparse.Namespace) -> int:
+    if args.list:
+        list_checks(Console(width=None if sys.stdout.isatty() else 160))
+        return EXIT_OK
+    if args.input is None:
+        print("ecr-crawler checks: error: give INPUT, a saved scan (or --list)", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_config(args.config).compliance
+    return check_saved(
+        args.input, settings, output_format=args.format, output=args.output, fail_on=args.fail_on
+    )
 
 
 def _plan(config: Config, shards: int) -> int:
@@ -326,7 +433,7 @@ def _demo(args: argparse.Namespace) -> int:
             None,
             regions=DEMO_REGIONS,
             endpoint_url=endpoint,
-            sink=args.sink or "jsonl:demo-inventory.jsonl",
+            sink=args.sink or "sqlite:demo-inventory.db",
             # The emulator answers ECR operations it lacks with 500s: no point waiting on them.
             **{
                 "log.format": args.log_format,
@@ -339,6 +446,11 @@ def _demo(args: argparse.Namespace) -> int:
                 "collect.tags": True,
             },
         )
-        code = _run(config, open_sink(config.sink), demo_session(), args.summary_json)
-    print(f"records written to {config.sink.removeprefix('jsonl:')}", file=sys.stderr)
+        sink = open_sink(config.sink, config.sink_options)
+        code = _run(config, sink, demo_session(), args.summary_json)
+    print(f"records written to {describe(config.sink)}", file=sys.stderr)
+    if config.sink.startswith("sqlite:"):
+        from crawler.sinks.sqlite import examples
+
+        print(examples(config.sink.removeprefix("sqlite:")), file=sys.stderr)
     return code

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 import yaml
@@ -98,10 +100,10 @@ class RateLimit(_Section, frozen=True):
     adaptive: bool = True
     """Learn each operation's sustainable rate per account-region from throttling and pace
     calls to it (AWS publishes no quota for ECR's read calls)."""
-    beta: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.7
+    beta: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.85
     """After a throttle, send at this fraction of the rate that was throttled."""
-    scale: PositiveFloat = 0.4
-    """How fast the rate grows back (the CUBIC scale constant, calls/s per s^3)."""
+    increase: PositiveFloat = 0.5
+    """While calls succeed, the rate grows by this many calls/s each second."""
     min_rate: PositiveFloat = 0.5
     """Never pace below this many calls per second."""
 
@@ -136,6 +138,48 @@ class Log(_Section, frozen=True):
     """auto: readable on a terminal, JSON lines otherwise."""
     level: Literal["debug", "info", "warning", "error"] = "info"
     """Only debug shows tracebacks and botocore's own logs."""
+
+
+class Suppression(_Section, frozen=True):
+    check: Annotated[str, msgspec.Meta(min_length=1)]
+    """The check id (`ecr-crawler checks --list`), or "*" for every check."""
+    resource: Annotated[str, msgspec.Meta(min_length=1)]
+    """The repository name, image URI or ARN the finding is about; * and ? are wildcards."""
+    reason: Annotated[str, msgspec.Meta(min_length=1)]
+    """Why the finding is accepted; every report shows it."""
+    expires: date
+    """The last day it holds (YYYY-MM-DD); from the next day the finding counts again."""
+
+
+class Compliance(_Section, frozen=True):
+    checks: Literal["all"] | list[str] = "all"
+    """The checks that `scan --checks` and `checks` run: "all", or a list of check ids."""
+    skip_checks: list[str] = msgspec.field(default_factory=list)
+    """Checks not to run, even with "all"."""
+    vulnerability_severity: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] = "HIGH"
+    """An image is vulnerable when its latest scan found something this severe or worse."""
+    not_pulled_days: PositiveInt = 90
+    """Report images neither pulled nor pushed for this many days (cost hygiene)."""
+    untagged_days: PositiveInt = 30
+    """Report untagged images pushed longer ago than this (index children and attached
+    signatures or SBOMs are not garbage and never count)."""
+    require_kms: list[str] = msgspec.field(default_factory=list)
+    """Repository names (* and ? are wildcards) that must be encrypted with a KMS key rather
+    than AES256; ["*"] for every repository."""
+    trusted_accounts: list[Annotated[str, msgspec.Meta(pattern=r"^\d{12}$")]] = msgspec.field(
+        default_factory=list
+    )
+    """Accounts that repository and registry policies may grant access to, besides the
+    scanned accounts themselves."""
+    trusted_organizations: list[Annotated[str, msgspec.Meta(pattern=r"^o-[a-z0-9]{10,32}$")]] = (
+        msgspec.field(default_factory=list)
+    )
+    """AWS Organizations ids that a policy may grant access to (condition aws:PrincipalOrgID)."""
+    pull_through_upstreams: list[str] = msgspec.field(default_factory=list)
+    """Upstream registries that pull-through cache rules may point to (* and ? are wildcards),
+    e.g. "public.ecr.aws"; a rule to any other is a finding."""
+    suppressions: list[Suppression] = msgspec.field(default_factory=list)
+    """Accepted findings: each names a check, a resource, a reason and an expiry date."""
 
 
 class SinkOptions(_Section, frozen=True):
@@ -183,6 +227,7 @@ class Config(_Section, frozen=True):
     rate_limit: RateLimit = msgspec.field(default_factory=RateLimit)
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     log: Log = msgspec.field(default_factory=Log)
+    compliance: Compliance = msgspec.field(default_factory=Compliance)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
@@ -196,6 +241,10 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not a text file in UTF-8 (byte {exc.start}); save the YAML as UTF-8"
+            ) from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -219,8 +268,11 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         node[leaf] = value
     if isinstance(raw.get("regions"), str) and raw["regions"] != "all":
         raw["regions"] = [r.strip() for r in raw["regions"].split(",") if r.strip()]
-    if isinstance(raw.get("since"), str) and (ago := _duration(raw["since"])) is not None:
-        raw["since"] = (datetime.now(UTC) - ago).isoformat()
+    try:
+        if isinstance(raw.get("since"), str) and (ago := _duration(raw["since"])) is not None:
+            raw["since"] = (datetime.now(UTC) - ago).isoformat()
+    except OverflowError:
+        raise ConfigError(f"{source}: since: {raw['since']!r} reaches back too far") from None
     try:
         config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:
@@ -229,7 +281,8 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
                 f"{source}: since: expected a duration such as 36h or 7d, or a timestamp such "
                 "as 2026-11-01T00:00:00Z"
             ) from None
-        raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+        flags = [k for k, v in overrides.items() if v is not None]
+        raise ConfigError(_explain(str(exc), raw, source, flags)) from None
     if config.accounts and config.organization:
         raise ConfigError(f"{source}: set either accounts or organization, not both")
     if config.shard and int(config.shard.split("/")[0]) >= int(config.shard.split("/")[1]):
@@ -248,29 +301,153 @@ def _duration(text: str) -> timedelta | None:
     return timedelta(**{unit: int(match[1])})
 
 
-def _explain(message: str) -> str:
+# What a valid value looks like, by pattern: msgspec's messages would show the raw regex.
+FORMS = {
+    REGION_PATTERN: "a region name such as us-east-1",
+    ROLE_ARN_PATTERN: "a role ARN such as arn:aws:iam::123456789012:role/NAME",
+    r"^[\w+=,.@-]{2,64}$": "2 to 64 letters, digits or +=,.@_-",
+    r"^https?://": "a URL starting with http:// or https://",
+    r"^[a-z_][a-z0-9_]{0,62}$": "lowercase letters, digits and _ (not starting with a digit)",
+    r"^\d{12}$": "a 12-digit account id",
+}
+# Values of keys named like these are never repeated in a message.
+SECRET_KEY_NAMES = re.compile(r"secret|token|password|external_id", re.IGNORECASE)
+
+
+def _explain(message: str, raw: dict[str, Any], source: str, flags: list[str]) -> str:
     """Turn msgspec's "Expected `int` >= 1 - at `$.concurrency.api_calls`" into
-    "concurrency.api_calls: expected `int` >= 1", adding a "did you mean" to unknown keys."""
+    "FILE: concurrency.api_calls: expected `int` >= 1, got 0": the key, the problem and the
+    value given, a "did you mean" for unknown keys, the expected form instead of a regex.
+    FILE is left out when the key came from a flag (an override)."""
     problem, _, where = message.partition(" - at `$")
     path = where.rstrip("`").lstrip(".").replace("[", ".").replace("]", "")
-    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem, re.DOTALL)
+    full = f"{path}.{unknown.group(1)}".lstrip(".") if unknown else path
+    from_flag = any(full == f or full.startswith(f"{f}.") for f in flags)
+    prefix = "" if from_flag else f"{source}: "
     if unknown:
         key = unknown.group(1)
         known = _field_names(path)
         hint = difflib.get_close_matches(key, known, n=1)
         suffix = f" (did you mean '{hint[0]}'?)" if hint else f" (known keys: {', '.join(known)})"
-        return f"unknown key '{f'{path}.' if path else ''}{key}'{suffix}"
-    problem = problem[0].lower() + problem[1:]
-    return f"{path}: {problem}" if path else problem
+        shown_key = _printable(_shown_path(f"{path}.{key}" if path else key))
+        return f"{prefix}unknown key '{shown_key}'{suffix}"
+    shown = _shown_value(raw, path)
+    pattern = re.fullmatch(r"Expected `str` matching regex (.+)", problem)
+    form = None
+    if pattern:
+        form = next((f for p, f in FORMS.items() if repr(p) == pattern.group(1)), None)
+    if form and shown is not None:
+        problem = f"{shown} is not {form}"
+        if path.split(".")[0] == "regions":
+            problem += ", nor 'all'"
+    elif form:
+        problem = f"expected {form}"
+    else:
+        problem = problem[0].lower() + problem[1:]
+        enum = re.fullmatch(r"invalid enum value (.+)", problem)
+        if enum:
+            problem = f"{enum.group(1)} is not one of: {', '.join(_choices(path))}"
+        elif shown is not None and "missing required field" not in problem:
+            problem += f" {shown}" if "got `" in problem else f", got {shown}"
+    problem = _printable(problem)
+    return f"{prefix}{_shown_path(path)}: {problem}" if path else f"{prefix}{problem}"
+
+
+def _printable(text: str) -> str:
+    """One line whatever the user typed: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _shown_path(path: str) -> str:
+    """regions.0 -> regions[0]"""
+    return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", path)
+
+
+def _shown_value(raw: Any, path: str) -> str | None:
+    """The value the user gave at `path`, short and quoted; None if unknown or secret."""
+    if SECRET_KEY_NAMES.search(path):
+        return None
+    value = raw
+    for part in filter(None, path.split(".")):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _annotation(path: str) -> Any:
+    """The type of the config key at `path` (list items by index), without Annotated or None."""
+    kind: Any = Config
+    for part in filter(None, path.split(".")):
+        kind = _bare(kind)
+        if part.isdigit() and get_origin(kind) is list:
+            kind = get_args(kind)[0]
+        elif isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            kind = next((f.type for f in msgspec.structs.fields(kind) if f.name == part), None)
+        else:
+            return None
+    return _bare(kind)
+
+
+def _bare(kind: Any) -> Any:
+    if get_origin(kind) is Annotated:
+        kind = get_args(kind)[0]
+    args = [a for a in get_args(kind) if a is not type(None)]
+    if get_origin(kind) in (Union, UnionType) and len(args) == 1:
+        kind = _bare(args[0])
+    return kind
+
+
+def _choices(path: str) -> list[str]:
+    kind = _annotation(path)
+    options = [kind] if get_origin(kind) is Literal else list(get_args(kind))
+    return [str(c) for o in options if get_origin(o) is Literal for c in get_args(o)]
 
 
 def _field_names(path: str) -> list[str]:
-    struct: Any = Config
-    for part in filter(None, path.split(".")):
-        struct = next(
-            (f.type for f in msgspec.structs.fields(struct) if f.name == part),
-            None,
-        )
-        if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
-            return []
+    struct = _annotation(path)
+    if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+        return []
     return [f.name for f in msgspec.structs.fields(struct)]
+
+
+# A password inside a URI (scheme://user:PASSWORD@host) or in its query (?password=...).
+URI_PASSWORD = re.compile(
+    r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^@\s]+@|[?&](?:ssl)?password=", re.IGNORECASE
+)
+
+
+def plaintext_secrets(path: str | os.PathLike[str] | None) -> list[str]:
+    """The keys of the config file at `path` whose values hold a secret in plain text, each as
+    "KEY: what" for a warning (never the secret itself); [] for no file or an unreadable one
+    (load_config reports those)."""
+    if path is None:
+        return []
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    found: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{where}.{key}" if where else str(key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+        elif isinstance(node, str) and node and URI_PASSWORD.search(node):
+            found.append(
+                f"{where}: a password inside the URI, in plain text; keep it out of the file "
+                "(for PostgreSQL: PGPASSWORD or ~/.pgpass)"
+            )
+        elif node and re.search(r"password|secret|token", where.rsplit(".", 1)[-1], re.I):
+            found.append(f"{where}: a secret in plain text; keep it out of the file")
+
+    walk(raw, "")
+    return found

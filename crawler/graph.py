@@ -205,10 +205,16 @@ class _Crawl:
                         await self._accounts(targets, units)
                         tg.cancel_scope.cancel()
                 except* CredentialsError as group:
-                    fatal = next(e for e in group.exceptions if isinstance(e, CredentialsError))
-                errors = self.stats.total("errors")
-                status: ScanStatus = "partial" if errors or fatal else "complete"
-                summary = self._summary("interrupted" if interrupted else status, started_at)
+                    leaf: BaseException = group
+                    while isinstance(leaf, BaseExceptionGroup):  # nested task groups
+                        leaf = leaf.exceptions[0]
+                    fatal = leaf if isinstance(leaf, CredentialsError) else CredentialsError(leaf)
+                # Credentials that stop working stop everything: what is unfinished is not
+                # "partial" (which means "the rest is complete") but interrupted.
+                status: ScanStatus = "partial" if self.stats.total("errors") else "complete"
+                if interrupted or fatal:
+                    status = "interrupted"
+                summary = self._summary(status, started_at)
                 await self.send.send([summary])
         if fatal is not None:
             raise fatal

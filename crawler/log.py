@@ -14,10 +14,15 @@ import structlog
 
 REDACTED = "[redacted]"
 SECRET_KEYS = re.compile(r"secret|token|password|authorization|credential", re.IGNORECASE)
-# Secrets that botocore's debug logs print inside request headers and response bodies.
+# Secrets that botocore's debug logs print inside request headers (any case: the canonical
+# request has x-amz-security-token) and response bodies, and a password inside a URI
+# (postgresql://user:PASSWORD@host, ?password=...).
 SECRET_PATTERNS = re.compile(
-    r"(?P<k>(?:SecretAccessKey|SessionToken|secretAccessKey|sessionToken|authorizationToken|"
-    r"X-Amz-Security-Token)['\"]?\s*[>:=,]\s*[b'\"]*)[^<'\"\s,}]+"
+    r"(?P<k>(?:SecretAccessKey|SessionToken|authorizationToken|X-Amz-Security-Token)"
+    r"['\"]?\s*[>:=,]\s*[b'\"]*)[^<'\"\s,}]+"
+    r"|(?P<u>\b[a-z][a-z0-9+.-]*://[^/@\s:'\"]*:)(?!\*\*\*@)[^/@\s'\"]+(?=@)"
+    r"|(?P<q>[?&](?:ssl)?password=)[^&\s'\"]+",
+    re.IGNORECASE,
 )
 
 
@@ -35,7 +40,7 @@ class Redactor:
     def redact(self, text: str) -> str:
         for value in self._values:
             text = text.replace(value, REDACTED)
-        return SECRET_PATTERNS.sub(lambda m: m.group("k") + REDACTED, text)
+        return SECRET_PATTERNS.sub(lambda m: (m["k"] or m["u"] or m["q"]) + REDACTED, text)
 
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]

@@ -36,12 +36,18 @@ Fault = Literal[
     "access_denied",
     "not_enabled",
     "reject_credentials",
+    "expired",
+    "malformed",
 ]
 Hook = Callable[[str, str, dict[str, Any]], None]
 # (region, request) -> the whole answer, for operations moto does not implement.
 Responder = Callable[[str, dict[str, Any]], dict[str, Any]]
 # (region, request, moto's answer) -> None, changing the answer in place where moto falls short.
 Rewrite = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+
+# A 200 answer cut short in transit (the default body of a "malformed" rule).
+TRUNCATED = b'{"repositories": [{"registryId": "123456789012", "repositoryName": "we'
 
 
 @dataclass
@@ -51,11 +57,13 @@ class Rule:
     fault: Fault
     operation: str | None = None  # e.g. "DescribeImages"; None = any operation
     region: str | None = None  # from the SigV4 credential scope; None = any
+    service: str | None = None  # "ecr" or "sts", from the SigV4 credential scope; None = any
     rate: float = 1.0  # probability a matching call is hit (seeded RNG)
     times: int | None = None  # stop after hitting this many calls; None = unlimited
     delay: float = 0.0  # seconds, for "latency"
     access_key: str | None = None  # only calls signed with this access key id; None = any
     within: str | None = None  # only calls whose request body contains this text; None = any
+    body: bytes = TRUNCATED  # for "malformed": the 200 answer's body
     hits: int = field(default=0, init=False)  # calls this rule has hit so far
 
 
@@ -89,6 +97,14 @@ ERRORS = {
     "not_enabled": (400, "UnrecognizedClientException", 403, "InvalidClientTokenId", BAD_TOKEN),
 }
 ERRORS["reject_credentials"] = ERRORS["not_enabled"]
+# Temporary credentials past their expiry, as ECR (JSON) and STS (query) answer.
+ERRORS["expired"] = (
+    400,
+    "ExpiredTokenException",
+    403,
+    "ExpiredToken",
+    "The security token included in the request is expired",
+)
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -136,6 +152,8 @@ class AwsProxy:
         self.hooks: list[Hook] = []
         self.responses: dict[str, Responder] = {}
         self.rewrites: dict[str, Rewrite] = {}
+        # Operation -> edit of the text of a query-protocol (STS, XML) answer.
+        self.text_rewrites: dict[str, Callable[[str], str]] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[str] = collections.Counter()
         self.page_cap = page_cap
@@ -169,15 +187,17 @@ class AwsProxy:
         self._thread.join()
         self._loop = self._thread = None
 
-    def reset(self) -> None:
+    def reset(self, seed: int | None = None) -> None:
+        """No rules, hooks or answers; the fault RNG reseeded (with `seed`, or the proxy's)."""
         self.rules.clear()
         self.hooks.clear()
         self.responses.clear()
         self.rewrites.clear()
+        self.text_rewrites.clear()
         self.calls.clear()
         self.faults.clear()
         self.page_cap = self._initial_page_cap
-        self._rng.seed(self._seed)
+        self._rng.seed(self._seed if seed is None else seed)
 
     def _serve(self) -> None:
         assert self._loop is not None
@@ -218,13 +238,16 @@ class AwsProxy:
         access_key, region, service = match.groups() if match else ("", "", "")
         self.calls[operation] += 1
 
-        rule = self._pick_rule(operation, region, access_key, body)
+        rule = self._pick_rule(operation, region, access_key, body, service)
         if rule is not None:
             self.faults[rule.fault] += 1
             if rule.fault == "reset":
                 return self._reset(request)
             if rule.fault == "latency":
                 await asyncio.sleep(rule.delay)
+            elif rule.fault == "malformed":
+                content_type = JSON_TYPE if is_json else "text/xml"
+                return web.Response(status=200, body=rule.body, content_type=content_type)
             else:
                 return self._fault(rule.fault, is_json, operation, service)
 
@@ -245,16 +268,19 @@ class AwsProxy:
                 reply = json.loads(data)
                 self.rewrites[operation](region, payload, reply)
                 data = json.dumps(reply).encode()
+            if status == 200 and not is_json and operation in self.text_rewrites:
+                data = self.text_rewrites[operation](data.decode()).encode()
             return web.Response(status=status, headers=headers, body=data)
         return await self._paginate(request, operation, region, payload, listing[1])
 
     def _pick_rule(
-        self, operation: str, region: str, access_key: str, body: bytes
+        self, operation: str, region: str, access_key: str, body: bytes, service: str = ""
     ) -> Rule | None:
         for rule in list(self.rules):
             if (
                 rule.operation not in (None, operation)
                 or rule.region not in (None, region)
+                or rule.service not in (None, service)
                 or rule.access_key not in (None, access_key)
                 or (rule.within is not None and rule.within.encode() not in unquote_to_bytes(body))
                 or (rule.times is not None and rule.hits >= rule.times)

@@ -8,6 +8,7 @@ import pytest
 
 from crawler.config import Config, load_config
 from crawler.errors import ConfigError
+from crawler.reference import END, START, reference
 
 
 def test_defaults_without_a_file() -> None:
@@ -58,3 +59,11 @@ def test_config_is_frozen() -> None:
     config = load_config()
     with pytest.raises(AttributeError):
         config.sink = "jsonl:x"  # type: ignore[misc]
+
+
+def test_readme_config_reference_is_current() -> None:
+    """README's config reference is what the config model generates, key for key."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split(START, 1)[1].split(END, 1)[0]
+    assert block.strip() == reference().strip()
+    assert "`retry.max_attempts`" in block

@@ -47,13 +47,13 @@ def drive(
 
 @pytest.mark.parametrize("quota", [10, 20, 50, 200])
 def test_learns_an_unknown_quota_and_stays_near_it(quota: int) -> None:
-    """After learning, the admitted rate stays within 85-101% of a quota it was never told,
+    """After learning, the admitted rate stays within 85-105% of a quota it was never told,
     and fewer than 5% of calls are throttled."""
     log = drive(Quota(rate=quota, burst=quota), seconds=120)
     late = [(t, ok) for t, ok in log if t >= 30]
     admitted = sum(ok for _, ok in late) / 90
     throttled = sum(not ok for _, ok in late) / len(late)
-    assert 0.85 * quota <= admitted <= 1.01 * quota
+    assert 0.85 * quota <= admitted <= 1.05 * quota
     assert throttled < 0.05
 
 
@@ -67,10 +67,24 @@ def test_a_burst_of_throttles_cuts_the_rate_once() -> None:
     for sent in (0.985, 0.99, 0.995):
         limiter.throttled(sent_at=sent, now=1.01)
     assert limiter.rate == after_first
-    assert 60 <= after_first <= 80  # beta = 0.7 of the ~100 calls/s that were sent
+    assert 45 <= after_first <= 55  # the first cut halves the ~100 calls/s that were sent
 
 
 def test_unthrottled_limiter_never_delays() -> None:
     """Without any throttle there is no pacing: concurrency alone bounds the calls."""
     limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
     assert all(limiter.reserve(i * 0.001) == 0 for i in range(1000))
+
+
+def test_rate_grows_with_successes_not_with_idle_time() -> None:
+    """After a cut, an idle limiter keeps its rate; successes raise it a little each."""
+    limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
+    for i in range(20):
+        limiter.reserve(i * 0.05)  # 20 calls/s
+    limiter.throttled(sent_at=0.95, now=1.0)
+    cut = limiter.rate
+    limiter.reserve(100.0)  # a long pause, then one call
+    assert limiter.rate == cut
+    for _ in range(10):
+        limiter.succeeded(101.0)
+    assert cut < limiter.rate < cut + 1

@@ -5,16 +5,24 @@ from __future__ import annotations
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConfigParseError,
     ConnectionError,
     HTTPClientError,
+    InvalidConfigError,
+    InvalidEndpointConfigurationError,
+    InvalidRegionError,
+    InvalidRetryConfigurationError,
+    InvalidSTSRegionalEndpointsConfigError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProfileNotFound,
 )
 from botocore.parsers import ResponseParserError
 
 from crawler.errors import (
     AccessDeniedError,
     AwsError,
+    ConfigError,
     CredentialsError,
     NotFoundError,
     RegionDisabledError,
@@ -50,6 +58,16 @@ CREDENTIALS_CODES = frozenset(
         "AuthFailure",
     }
 )
+# botocore's complaints about the AWS configuration: the profile, the config files, AWS_*.
+CONFIG_ERRORS = (
+    ProfileNotFound,
+    ConfigParseError,
+    InvalidRegionError,
+    InvalidConfigError,
+    InvalidEndpointConfigurationError,
+    InvalidRetryConfigurationError,
+    InvalidSTSRegionalEndpointsConfigError,
+)
 NOT_FOUND_CODES = frozenset(
     {
         "RepositoryNotFoundException",
@@ -79,6 +97,11 @@ def translate(exc: Exception, operation: str = "") -> Exception:
         if code in ACCESS_DENIED_CODES:
             return AccessDeniedError(operation, code, message)
         if code in CREDENTIALS_CODES:
+            if code.startswith("Expired"):
+                return CredentialsError(
+                    f"the AWS credentials expired ({operation}: {code}): renew them, or set "
+                    "auth.role_arn, whose sessions are refreshed before they expire"
+                )
             return CredentialsError(
                 f"AWS rejected the credentials ({operation}: {code}: {message})"
             )
@@ -89,7 +112,11 @@ def translate(exc: Exception, operation: str = "") -> Exception:
         if code in NOT_FOUND_CODES:
             return NotFoundError(operation, code, message)
         return AwsError(operation, code, message)
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+    if isinstance(exc, CONFIG_ERRORS):
+        return ConfigError(f"AWS configuration (AWS_* variables, AWS_PROFILE, ~/.aws): {exc}")
+    if isinstance(exc, PartialCredentialsError):
+        return CredentialsError(f"incomplete AWS credentials: {exc}")
+    if isinstance(exc, NoCredentialsError):
         return CredentialsError(
             "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or run where a role is available"

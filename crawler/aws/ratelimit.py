@@ -2,78 +2,94 @@
 sustainable call rate from throttling responses, as AWS publishes no quota for ECR's reads.
 
 Until the first throttle it does nothing (the call limit bounds concurrency). A throttle sets
-the rate to `beta` times the rate that was sent, then the rate grows back along a cubic curve
-(CUBIC, as in botocore's adaptive retry mode): fast while far below the rate that was
-throttled, flat near it, probing beyond it only slowly. Throttles answering calls sent before
-the last cut are not news and are ignored, so a burst of them cuts the rate once, not N times.
+the rate to `beta` times the lower of what was being sent and what AWS has just been admitting
+(successes over the last seconds): the admitted rate is the quota's measure, so retries queued
+behind a drained token bucket cannot drive the rate down step after step. Every success then adds
+`increase / rate`, so the rate climbs by about `increase` calls/s each second while calls
+succeed (additive increase, multiplicative decrease); growth comes from successes, not from the
+clock, so an idle limiter never runs away. Throttles answering calls sent before the last cut
+are not news and are ignored, so a burst of them cuts the rate once, not N times.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 import anyio
 
 from crawler.config import RateLimit
 
+WINDOW = 1.0  # seconds of sends, and of successes, that tell the current rates
+
 
 class AdaptiveRate:
     def __init__(self, policy: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self._beta = policy.beta
-        self._scale = policy.scale
+        self._increase = policy.increase
         self._min_rate = policy.min_rate
         self._clock = clock
         self.rate = math.inf  # calls per second; inf until the first throttle
         self._next_slot = 0.0
         self._last_cut = -math.inf
-        self._max_rate = 0.0  # the rate that was throttled
-        self._k = 0.0  # seconds after a cut at which the curve is back at _max_rate
-        # Sent rate, measured over half-second buckets and smoothed.
-        self._bucket_start = clock()
-        self._bucket_count = 0
-        self.measured = 0.0
+        self._sent: deque[float] = deque()
+        self._admitted: deque[float] = deque()
 
     async def acquire(self) -> float:
-        """Wait for this call's slot; returns the time it was sent, for `throttled`."""
-        now = self._clock()
-        delay = self.reserve(now)
-        if delay > 0:
-            await anyio.sleep(delay)
-            now += delay
-        return now
+        """Wait for this call's slot; returns when the slot was booked, for `throttled`. A call
+        whose slot was booked before a cut books again at the new rate."""
+        while True:
+            booked = self._clock()
+            delay = self.reserve(booked)
+            if delay > 0:
+                await anyio.sleep(delay)
+            if booked >= self._last_cut:
+                return booked
 
     def reserve(self, now: float) -> float:
         """Book the next slot at the current rate; the delay until it comes."""
-        self._measure(now)
         if math.isinf(self.rate):
+            _record(self._sent, now)
             return 0.0
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / self.rate
         return slot - now
 
     def succeeded(self, now: float) -> None:
-        if math.isinf(self.rate):
-            return
-        grown = self._scale * (now - self._last_cut - self._k) ** 3 + self._max_rate
-        # Never more than twice what is actually sent: an idle limiter must not run away.
-        self.rate = max(self._min_rate, min(grown, 2 * max(self.measured, self._min_rate)))
+        _record(self._admitted, now)
+        if not math.isinf(self.rate):
+            self.rate += self._increase / self.rate
 
     def throttled(self, sent_at: float, now: float) -> None:
         if sent_at < self._last_cut:
             return
-        sending = self.measured if math.isinf(self.rate) else min(self.measured, self.rate)
-        self._max_rate = max(sending, self._min_rate)
-        self._k = (self._max_rate * (1 - self._beta) / self._scale) ** (1 / 3)
+        _record(self._admitted, now, add=False)
+        first = math.isinf(self.rate)
+        sending = _rate(self._sent, now) if first else self.rate
+        admitted = _rate(self._admitted, now) or sending
+        # The first throttle ends a burst that the token bucket's reserve paid for, so what
+        # was admitted until then overstates the quota: halve, as TCP leaves slow start.
+        factor = 0.5 if first else self._beta
+        self.rate = max(self._min_rate, factor * min(sending, admitted))
         self._last_cut = now
-        self.rate = max(self._min_rate, self._max_rate * self._beta)
-        self._next_slot = now + 1.0 / self.rate
+        # Slots already booked stay booked: moving the next slot back to now would let new
+        # calls go out alongside them, a burst right after a throttle.
+        self._next_slot = max(self._next_slot, now)
 
-    def _measure(self, now: float) -> None:
-        self._bucket_count += 1
-        elapsed = now - self._bucket_start
-        if elapsed >= 0.5:
-            current = self._bucket_count / elapsed
-            self.measured = current if self.measured == 0 else 0.8 * current + 0.2 * self.measured
-            self._bucket_start, self._bucket_count = now, 0
+
+def _record(times: deque[float], now: float, add: bool = True) -> None:
+    """Keep the last WINDOW seconds of event times."""
+    if add:
+        times.append(now)
+    while times and times[0] < now - WINDOW:
+        times.popleft()
+
+
+def _rate(times: deque[float], now: float) -> float:
+    """Events per second over the window, or over the time since the first of them when that
+    is shorter (a scan's first second), but never over less than a quarter of a second."""
+    if not times:
+        return 0.0
+    return len(times) / max(0.25, min(WINDOW, now - times[0]))

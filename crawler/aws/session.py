@@ -3,6 +3,8 @@ credentials, the caller's identity and the regions to scan."""
 
 from __future__ import annotations
 
+import os
+import re
 from functools import partial
 from typing import Any
 
@@ -18,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from crawler import __version__
 from crawler.aws.errors import translate
 from crawler.aws.retry import retrying
-from crawler.config import Config
+from crawler.config import REGION_PATTERN, Config
 from crawler.errors import (
     AwsError,
     ConfigError,
@@ -103,6 +105,20 @@ async def get_identity(
 ) -> Identity:
     """sts:GetCallerIdentity, once: proves the credentials (and the assumed `role_arn`, by
     default auth.role_arn) and gives the account id."""
+    try:
+        return await _caller_identity(session, config, region, role_arn)
+    except BotoCoreError as exc:  # the client could not be made: bad AWS configuration
+        raise _identity_error(translate(exc, "GetCallerIdentity"), role_arn) from None
+    except ValueError as exc:  # botocore's "Invalid endpoint: ..."
+        raise ConfigError(
+            f"{exc}: endpoint_url, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS must be URLs "
+            "such as https://sts.us-east-1.amazonaws.com"
+        ) from None
+
+
+async def _caller_identity(
+    session: AioSession, config: Config, region: str, role_arn: str | None
+) -> Identity:
     role_arn = role_arn or config.auth.role_arn
     async with session.create_client(
         "sts", region_name=region, endpoint_url=config.endpoint_url, config=client_config(config)
@@ -121,7 +137,7 @@ async def get_identity(
 
 def _identity_error(error: Exception, role_arn: str | None) -> Exception:
     """Whatever stops GetCallerIdentity (or the AssumeRole before it) stops the whole scan."""
-    if isinstance(error, CredentialsError | ThrottledError):
+    if isinstance(error, CredentialsError | ThrottledError | ConfigError):
         return error
     if isinstance(error, AwsError) and error.operation == "AssumeRole":
         return CredentialsError(f"cannot assume role {role_arn}: {error}")
@@ -129,7 +145,16 @@ def _identity_error(error: Exception, role_arn: str | None) -> Exception:
 
 
 def default_region(session: AioSession) -> str | None:
-    region = session.get_config_variable("region")
+    """The region of the profile or AWS_DEFAULT_REGION (botocore's), else AWS_REGION."""
+    try:
+        region = session.get_config_variable("region") or os.environ.get("AWS_REGION")
+    except BotoCoreError as exc:
+        raise translate(exc) from None
+    if region and not re.fullmatch(REGION_PATTERN, str(region)):
+        raise ConfigError(
+            f"region '{region}' (from AWS_DEFAULT_REGION, AWS_REGION or the profile) is not a "
+            "region name such as us-east-1"
+        )
     return str(region) if region else None
 
 

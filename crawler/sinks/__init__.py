@@ -2,15 +2,26 @@
 
 A sink that sees the `scan_summary` record knows the scan finished; closing without it means
 the scan was interrupted or failed, and the sink keeps what it has under a name that says so.
+
+Sinks are chosen by URI: "-" and "jsonl:PATH" (JSON lines), "sqlite:PATH",
+"postgresql://USER@HOST:PORT/DB", "parquet:DIR", or any scheme that an installed distribution
+registers in the entry point group "ecr_crawler.sinks" (docs/sinks.md).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from crawler.errors import ConfigError
+from crawler.config import SinkOptions
+from crawler.errors import ConfigError, CrawlerError
 from crawler.records import ScanRecord
+
+ENTRY_POINT_GROUP = "ecr_crawler.sinks"
+BUILT_IN = ("jsonl", "sqlite", "postgresql", "postgres", "parquet")
 
 
 class Sink(Protocol):
@@ -19,14 +30,100 @@ class Sink(Protocol):
     async def aclose(self) -> None: ...
 
 
-def open_sink(uri: str) -> Sink:
-    """The sink for a URI: "-" or "jsonl:-" (stdout), "jsonl:PATH" (".gz" compresses)."""
-    from crawler.sinks.jsonl import JsonlSink
-
+def open_sink(uri: str, options: SinkOptions | None = None) -> Sink:
+    """The sink for a URI; a bad URI, a missing extra or a plugin that fails is a ConfigError."""
+    options = options or SinkOptions()
     scheme, sep, rest = uri.partition(":")
-    if uri == "-":
-        return JsonlSink(None)
-    if sep and scheme == "jsonl" and rest:
-        return JsonlSink(None if rest == "-" else rest)
-    hint = f" (did you mean 'jsonl:{uri}'?)" if uri.endswith((".jsonl", ".jsonl.gz")) else ""
-    raise ConfigError(f"sink '{uri}': not a sink URI; use '-' or 'jsonl:PATH'{hint}")
+    if uri == "-" or (scheme == "jsonl" and rest):
+        from crawler.sinks.jsonl import JsonlSink
+
+        return JsonlSink(None if rest in ("", "-") else rest)
+    if scheme == "sqlite" and rest:
+        from crawler.sinks.sqlite import SqliteSink
+
+        return SqliteSink(rest, prune=options.prune)
+    if scheme in ("postgresql", "postgres") and rest.startswith("//"):
+        _need("asyncpg", "postgres")
+        from crawler.sinks.postgres import PostgresSink
+
+        return PostgresSink(
+            uri,
+            schema=options.postgres_schema,
+            prune=options.prune,
+            retry_seconds=options.retry_seconds,
+        )
+    if scheme == "parquet" and rest:
+        _need("pyarrow", "parquet")
+        from crawler.sinks.parquet import ParquetSink
+
+        return ParquetSink(rest, prune=options.prune)
+    plugin = plugins().get(scheme) if sep and scheme not in BUILT_IN else None
+    if plugin is not None:
+        return _load(plugin, uri)
+    # A mistyped database URI may carry a password: never repeat it.
+    shown = re.sub(r":[^:@/]+@", ":***@", uri)
+    raise ConfigError(f"sink '{shown}': not a sink URI; {_usage(shown)}")
+
+
+def describe(uri: str) -> str:
+    """Where a sink writes, for a person: a file sink's path, or the URI without password."""
+    scheme, _, rest = uri.partition(":")
+    if uri == "-" or (scheme == "jsonl" and rest == "-"):
+        return "stdout"
+    return rest if scheme in ("jsonl", "sqlite", "parquet") and rest else redact(uri)
+
+
+def redact(uri: str) -> str:
+    """The URI without its password (in the user part or a `password=` parameter)."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        if ":" in user:
+            netloc = f"{user.partition(':')[0]}:***@{host}"
+    query = urlencode(
+        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*"
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def plugins() -> dict[str, EntryPoint]:
+    """Installed third-party sinks: URI scheme -> entry point."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load(plugin: EntryPoint, uri: str) -> Sink:
+    where = f"sink plugin '{plugin.name}' ({plugin.value})"
+    try:
+        factory = plugin.load()
+    except Exception as exc:
+        raise ConfigError(f"{where}: cannot load: {type(exc).__name__}: {exc}") from exc
+    try:
+        sink: Sink = factory(uri)
+    except CrawlerError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
+    return sink
+
+
+def _need(module: str, extra: str) -> None:
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        raise ConfigError(
+            f"the {extra} sink needs {module}: pip install 'ecr-crawler[{extra}]'"
+        ) from None
+
+
+def _usage(uri: str) -> str:
+    known = "'-', 'jsonl:PATH', 'sqlite:PATH', 'postgresql://USER@HOST:PORT/DB', 'parquet:DIR'"
+    extra = sorted(plugins())
+    if extra:
+        known += ", or a plugin's " + ", ".join(f"'{name}:...'" for name in extra)
+    hint = ""
+    if uri.endswith((".jsonl", ".jsonl.gz")):
+        hint = f" (did you mean 'jsonl:{uri}'?)"
+    elif uri.endswith((".db", ".sqlite", ".sqlite3")):
+        hint = f" (did you mean 'sqlite:{uri}'?)"
+    return f"use {known}{hint}"

@@ -1,8 +1,11 @@
 """JSON lines, one record per line, to stdout or to a file written under a temporary name and
-renamed into place when the scan ends (".gz" compresses)."""
+renamed into place when the scan ends (".gz" compresses). Files are created owner-only (0600):
+with collect.policies or collect.registry they hold the account's IAM policies. A write that
+fails half-way (disk full) is cut back to the last whole line."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import sys
@@ -27,6 +30,8 @@ class JsonlSink:
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self._encoder = msgspec.json.Encoder()
         self._finished = False
+        self._failed = False
+        self._good = 0  # bytes of the file that hold whole lines
         self.path = None if path is None else Path(path)
         if self.path is None:
             self._tmp = None
@@ -34,7 +39,9 @@ class JsonlSink:
             return
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            raw = self._tmp.open("wb")
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            raw = os.fdopen(fd, "wb")
         except OSError as exc:
             raise ConfigError(f"sink '{self.path}': cannot create file: {exc.strerror}") from None
         self._file = gzip.GzipFile(fileobj=raw, mode="wb") if self.path.suffix == ".gz" else raw
@@ -43,20 +50,37 @@ class JsonlSink:
     async def write(self, batch: Sequence[ScanRecord]) -> None:
         data = self._encoder.encode_lines(batch)
         last = batch[-1]
-        self._finished = isinstance(last, ScanSummary) and last.status != "interrupted"
         try:
             await anyio.to_thread.run_sync(self._write, data)
         except OSError as exc:
+            self._failed = True
             raise SinkError(f"cannot write to {self.path or 'stdout'}: {exc.strerror}") from None
+        self._finished = isinstance(last, ScanSummary) and last.status != "interrupted"
 
     def _write(self, data: bytes) -> None:
         self._file.write(data)
         # Flushed per batch so that a reader of the stream (jq) or a crash sees whole lines.
         self._file.flush()
+        if self._tmp is not None:
+            self._good = self._raw.tell()
 
     async def aclose(self) -> None:
         if self._tmp is None or self.path is None:
             return
-        self._file.close()
-        self._raw.close()
+        error = None
+        try:
+            try:
+                self._file.close()
+            finally:
+                self._raw.close()
+        except OSError as exc:
+            error = exc
+        if self._failed or error is not None:
+            # The last write stopped part-way through a line (a full disk): keep whole lines.
+            with contextlib.suppress(OSError):
+                os.truncate(self._tmp, self._good)
+            self._finished = False
         self._tmp.replace(self.path if self._finished else interrupted_path(self.path))
+        self._tmp = None  # closed: a second aclose (after an interrupt) has nothing to do
+        if error is not None and not self._failed:
+            raise SinkError(f"cannot write to {self.path}: {error.strerror}") from None

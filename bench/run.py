@@ -1,0 +1,299 @@
+"""`make bench`: each scenario on its own simulator subprocess, the tools one after the other,
+one table per scenario, and bench/RESULTS.md.
+
+    python -m bench.run                      # every scenario; writes bench/RESULTS.md
+    python -m bench.run --scenario memory    # one scenario (repeatable); prints only
+    python -m bench.run --quick              # a small smoke run of every tool; prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from bench import compare, throughput
+from bench.calls import baseline_calls, cartography_calls
+from bench.measure import machine
+from bench.report import Figure, ScenarioResult, document, section
+from bench.simulator import Registry, load_scenario, lower_bound, run_simulator
+from bench.tools import ROOT, Context, Run, run_baseline, run_cartography, run_crawler
+
+SCENARIOS = ROOT / "bench" / "scenarios"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+CRAWLER_CONFIG = ROOT / "bench" / "crawler-inventory.yaml"
+
+Figures = Callable[[ScenarioResult], list[Figure]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenario: str
+    description: str
+    figures: Figures
+    peers: bool = False  # run the boto3 baseline and cartography too
+    crawler_cap: float = 300.0  # seconds before the crawler is stopped
+    peer_cap: float = 35.0  # seconds before a peer is stopped and extrapolated
+
+
+def _crawler(result: ScenarioResult) -> Run | None:
+    return next((r for r in result.runs if r.tool == "ecr-crawler"), None)
+
+
+def _ratio_to_bound(result: ScenarioResult, at_most: float | None = None) -> Figure:
+    run = _crawler(result)
+    value = None
+    bound = result.bound_for(run) if run is not None else 0.0
+    if run is not None and run.wall_seconds is not None and run.note is None and bound > 0:
+        value = run.wall_seconds / bound
+    return Figure("ecr-crawler wall / lower bound", value, at_most=at_most)
+
+
+def _throttled_share(result: ScenarioResult) -> Figure:
+    run = _crawler(result)
+    value = None
+    if run is not None and run.api_calls:
+        value = 100 * (run.throttled or 0) / run.api_calls
+    return Figure("ecr-crawler throttled calls", value, "%", at_most=3)
+
+
+def _speedup(result: ScenarioResult, peer: str, at_least: float) -> Figure:
+    run = _crawler(result)
+    other = next((r for r in result.runs if r.tool == peer), None)
+    value = None
+    if run and other and run.wall_seconds and other.wall_seconds and run.note is None:
+        value = other.wall_seconds / run.wall_seconds
+    return Figure(f"speedup of ecr-crawler over {peer}", value, "x", at_least=at_least)
+
+
+def _memory(result: ScenarioResult) -> list[Figure]:
+    run = _crawler(result)
+    rss = cpu_rate = None
+    if run is not None and run.measurement is not None and run.note is None:
+        rss = run.measurement.peak_rss_mb
+        cpu_rate = run.images / run.measurement.cpu_seconds
+    return [
+        Figure(f"ecr-crawler peak RSS at {result.images:,} images", rss, " MB", at_most=150),
+        Figure("ecr-crawler images per CPU second", cpu_rate),
+    ]
+
+
+PLANS = {
+    plan.scenario: plan
+    for plan in (
+        Plan(
+            "quota-bound",
+            "Tight quotas the crawler is not told (DescribeImages 20/s per region), 40 ms.",
+            lambda r: [_ratio_to_bound(r, at_most=1.15), _throttled_share(r)],
+        ),
+        Plan(
+            "latency-bound",
+            "The same registry with generous quotas (500 calls/s), 40 ms per call.",
+            lambda r: [
+                _speedup(r, "boto3 baseline", 20),
+                _speedup(r, "cartography", 5),
+                _ratio_to_bound(r),
+            ],
+            peers=True,
+        ),
+        Plan(
+            "huge-repo",
+            "A few repositories of 50,000+ images: each one's pages are a chain.",
+            lambda r: [_ratio_to_bound(r)],
+        ),
+        Plan("memory", "1,000,000 images, no latency, no quotas.", _memory),
+    )
+}
+QUICK = Plan(
+    "quick",
+    "Smoke run: 2 regions, every tool, small caps.",
+    lambda r: [
+        _ratio_to_bound(r),
+        _speedup(r, "boto3 baseline", 20),
+        _speedup(r, "cartography", 5),
+    ],
+    peers=True,
+    crawler_cap=120.0,
+    peer_cap=20.0,
+)
+
+
+def run_plan(
+    plan: Plan, *, peers: bool | None, peer_cap: float | None, crawler_config: Path | None
+) -> ScenarioResult:
+    scenario = load_scenario(SCENARIOS / f"{plan.scenario}.yaml")
+    registry = Registry(scenario)
+    account = scenario.accounts[0]
+    with_peers = plan.peers if peers is None else peers
+    cap = peer_cap or plan.peer_cap
+    repositories = [
+        r
+        for a, reg in registry.account_regions()
+        if a == account
+        for r in registry.repositories(a, reg)
+    ]
+    print(f"== {plan.scenario}: starting the simulator", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-{plan.scenario}-") as tmp,
+        run_simulator(SCENARIOS / f"{plan.scenario}.yaml", subprocess=True) as sim,
+    ):
+        ctx = Context(
+            sim=sim,
+            registry=registry,
+            account=account,
+            regions=list(scenario.regions),
+            workdir=Path(tmp),
+            expected=cache(lambda: compare.expected(registry, account)),
+        )
+        runs = [
+            _announce("ecr-crawler", lambda: run_crawler(ctx, plan.crawler_cap, crawler_config))
+        ]
+        if with_peers:
+            runs.append(
+                _announce(
+                    "boto3 baseline",
+                    lambda: run_baseline(ctx, cap, baseline_calls(registry, account)),
+                )
+            )
+            runs.append(
+                _announce(
+                    "cartography",
+                    lambda: run_cartography(ctx, cap, cartography_calls(registry, account)),
+                )
+            )
+    bound = lower_bound(registry, [account])
+    notes = []
+    if len(scenario.accounts) > 1:
+        notes.append(f"multi-account scenario: only the first account ({account}) is scanned.")
+    if not with_peers:
+        notes.append(
+            "the boto3 baseline and cartography run in latency-bound (and --quick) only, to "
+            "keep `make bench` under 10 minutes; `--peers` runs them here too."
+        )
+    result = ScenarioResult(
+        name=plan.scenario,
+        description=plan.description,
+        images=sum(r.image_count for r in repositories),
+        repositories=len(repositories),
+        bound=bound.seconds,
+        bound_with_manifests=lower_bound(registry, [account], manifests=True).seconds,
+        bound_limit=f"{bound.limit.kind} {bound.limit.detail} in {bound.limit.region}",
+        runs=runs,
+        figures=[],
+        notes=notes,
+    )
+    result.figures.extend(plan.figures(result))
+    return result
+
+
+def _announce(tool: str, run: Callable[[], Run]) -> Run:
+    print(f"   {tool} ...", end=" ", flush=True)
+    started = time.perf_counter()
+    done = run()
+    print(f"{time.perf_counter() - started:.1f} s", flush=True)
+    return done
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--scenario", action="append", choices=sorted(PLANS), help="repeatable; default: all"
+    )
+    parser.add_argument("--quick", action="store_true", help="the small smoke scenario only")
+    peers = parser.add_mutually_exclusive_group()
+    peers.add_argument(
+        "--peers", action="store_true", default=None, help="the peers in every scenario too"
+    )
+    peers.add_argument("--no-peers", dest="peers", action="store_false", help="the crawler only")
+    parser.add_argument("--peer-cap", type=float, help="seconds before a peer is stopped")
+    parser.add_argument(
+        "--crawler-config",
+        default=str(CRAWLER_CONFIG.relative_to(ROOT)),
+        help="the crawler's -c file, or 'none' for its defaults (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=f"write the results here (a full run writes {RESULTS.relative_to(ROOT)})",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    crawler_config = None if args.crawler_config == "none" else Path(args.crawler_config).resolve()
+    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    plans = [QUICK] if args.quick else [PLANS[name] for name in args.scenario or PLANS]
+    print("simulator raw throughput ...", end=" ", flush=True)
+    raw = throughput.measure(seconds=3.0 if args.quick else 5.0).line()
+    print(raw, flush=True)
+    results = []
+    for plan in plans:
+        result = run_plan(
+            plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=crawler_config
+        )
+        print("\n" + section(result), flush=True)
+        results.append(result)
+    elapsed = time.perf_counter() - started
+    print(f"bench took {elapsed:.0f} s", flush=True)
+    full = not args.quick and not args.scenario
+    output = args.output or (RESULTS if full else None)
+    if output is not None:
+        command = f"`python -m bench.run {shlex.join(argv)}`"
+        if not argv:
+            command = "`make bench` (its recipe, `.venv/bin/python -m bench.run`)"
+        header = _header(command, raw, elapsed, load, crawler_config)
+        output.write_text(document(header, results, FOOTER))
+        print(f"written to {output}")
+    return 0
+
+
+def _header(
+    command: str, raw: str, elapsed: float, load: float, crawler_config: Path | None
+) -> list[str]:
+    info = machine()
+    config = (
+        "its defaults" if crawler_config is None else f"`-c {crawler_config.relative_to(ROOT)}`"
+    )
+    return [
+        "# Benchmark results",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {info['nproc']} cores, {info['memory']}, {info['cpu']}; load average "
+        f"{load:.2f} at the start (other work on the machine shares its cores)",
+        f"- command: {command}, {elapsed:.0f} s in all; the crawler ran with {config}",
+        f"- simulator raw throughput (`python -m bench.throughput`): {raw}",
+        "",
+        "Columns: wall = the tool process's wall time (≈: extrapolated from a capped run by the "
+        "share of calls made); scan = the crawler's own started_at..finished_at; bound = the "
+        "lower bound of a complete scan (bench/README.md; * = including every manifest, for a "
+        "tool that read them); API calls, throttled and retries = the crawler's scan_summary, "
+        "or the simulator's count for the peers (which report none; boto3 retries each "
+        "throttled call); peak RSS and CPU s = the tool process's own (os.wait4); images/s = "
+        "images listed / wall; exact = its inventory equals the simulator's exact inventory of "
+        "the scanned account (repositories, and images by digest with their sorted tags).",
+    ]
+
+
+FOOTER = [
+    "Generated by `make bench` (`python -m bench.run`); bench/README.md describes the "
+    "simulator, the scenarios and the lower bound. No figure here is asserted by a test.",
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""The synthetic registry of a scenario, generated deterministically and lazily.
+
+Only the repositories and their image counts are computed up front (a few hundred bytes per
+repository). Image `i` of a repository is computed on demand from a hash of (seed, account,
+region, repository, i): its tags, status and scan results come from the hash's bits, its
+manifest from derived layer digests, and its digest is the sha256 of that manifest text, as in
+ECR. A scenario of a million images therefore costs the simulator memory for its repositories
+only.
+
+Multi-arch images: a repository's images are cut into blocks of `1 + platforms`; a block drawn
+as multi-arch holds an OCI image index followed by its platform images, which are untagged
+images of their own (as ECR lists them). A partial last block holds plain images.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import random
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Literal
+
+import msgspec
+
+from bench.simulator.scenario import SCAN_STATUSES, Scenario
+from bench.simulator.shapes import ImageDetail, ImageScanFindingsSummary, ImageScanStatus
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+PLATFORMS = (
+    '{"architecture":"amd64","os":"linux"}',
+    '{"architecture":"arm64","os":"linux","variant":"v8"}',
+    '{"architecture":"arm","os":"linux","variant":"v7"}',
+    '{"architecture":"ppc64le","os":"linux"}',
+    '{"architecture":"s390x","os":"linux"}',
+    '{"architecture":"386","os":"linux"}',
+    '{"architecture":"riscv64","os":"linux"}',
+    '{"architecture":"mips64le","os":"linux"}',
+)
+TEAMS = ("platform", "payments", "search", "data", "ml", "web", "mobile", "infra", "security")
+SERVICES = (
+    "api", "worker", "gateway", "scheduler", "indexer", "frontend", "ingest", "notifier",
+    "billing", "auth", "reports", "exporter", "proxy", "cache", "batch", "runner",
+)  # fmt: skip
+# Timestamps fall between 2021-01-01 and 2026-01-01 (epoch seconds, as ECR's JSON has them).
+EPOCH_START = 1_609_459_200.0
+EPOCH_NOW = 1_767_225_600.0
+SCAN_DESCRIPTIONS = {
+    "COMPLETE": "The scan was completed successfully.",
+    "FAILED": "UnsupportedImageError: The operating system and/or package manager are not "
+    "supported.",
+    "IN_PROGRESS": "The scan is in progress.",
+    "UNSUPPORTED_IMAGE": "The image is not supported for scanning.",
+}
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
+# Tags are made from the image's index, so that finding an image by tag is a parse.
+LATEST = "latest"
+TAG_PARSERS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], int]], ...] = (
+    (re.compile(r"1\.(\d+)\.(\d\d)"), lambda m: int(m[1]) * 100 + int(m[2])),
+    (re.compile(r"git-([0-9a-f]{7,})"), lambda m: int(m[1], 16)),
+    (re.compile(r"build-(\d+)"), lambda m: int(m[1])),
+    (re.compile(r"rc-(\d+)"), lambda m: int(m[1])),
+)
+# Where each property of an image sits in its 160-bit hash: 16 bits each, independent draws.
+UNTAGGED, MULTI_TAG, ARCHIVED, PUSHED, PULLED, PULL_TIME, SCAN = 0, 16, 32, 48, 64, 80, 96
+EXTRA_TAGS, FORMAT, LAYERS, SIZES, SEVERITY = 112, 114, 115, 117, 144
+# Digest -> index maps built for lookups (BatchGetImage, DescribeImages by imageIds) are kept
+# for the most recently used repositories, up to this many entries in all.
+DIGEST_CACHE_ENTRIES = 2_000_000
+
+Kind = Literal["plain", "index", "child"]
+
+
+def access_key(account: str) -> str:
+    """The access key id of `account`: AKIA, the 12 digits, BNCH (20 characters, like AWS's)."""
+    return f"AKIA{account}BNCH"
+
+
+def account_of(key: str) -> str | None:
+    """The account of an AKIA/ASIA access key whose characters 5-16 are digits, else None."""
+    if len(key) >= 16 and key[:4] in ("AKIA", "ASIA") and key[4:16].isdigit():
+        return key[4:16]
+    return None
+
+
+def _unit(bits: int, shift: int) -> float:
+    """16 bits of a hash as a fraction in [0, 1)."""
+    return ((bits >> shift) & 0xFFFF) / 65536.0
+
+
+@dataclass(eq=False)
+class Repository:
+    account: str
+    region: str
+    name: str
+    position: int  # order in DescribeRepositories
+    image_count: int
+    key: bytes  # the hash key of everything derived for this repository
+    created_at: float
+    mutability: str
+    scan_on_push: bool
+    kms: bool
+    base_layers: tuple[str, ...]
+    latest: int | None = field(default=None, repr=False)  # computed on first use
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:ecr:{self.region}:{self.account}:repository/{self.name}"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{self.name}"
+
+
+class ImageMeta(msgspec.Struct, frozen=True, gc=False):
+    """What filters and lookups need, without building the manifest."""
+
+    index: int
+    kind: Kind
+    head: int  # the index of its multi-arch group's index (itself when plain)
+    tags: tuple[str, ...]
+    archived: bool
+    bits: int
+
+
+class Registry:
+    """Every account-region's repositories of a scenario, and their images on demand."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self._seed = str(scenario.seed).encode()
+        self._block = 1 + scenario.platforms
+        weights = [scenario.scan_status.get(s, 0.0) for s in SCAN_STATUSES]
+        self._scan_cdf = [w / sum(weights) for w in accumulate(weights)][:-1]
+        self._last_block: tuple[bytes, int, bool] = (b"", -1, False)
+        self._repos: dict[tuple[str, str], list[Repository]] = {}
+        self._by_name: dict[tuple[str, str, str], Repository] = {}
+        self._digests: OrderedDict[bytes, dict[str, int]] = OrderedDict()
+        self._digest_entries = 0
+        for (account, region), counts in draw_counts(scenario).items():
+            repos = [self._repository(account, region, p, n) for p, n in enumerate(counts)]
+            self._repos[(account, region)] = repos
+            self._by_name.update({(account, region, r.name): r for r in repos})
+
+    # -- repositories -------------------------------------------------------------------------
+
+    def account_regions(self) -> list[tuple[str, str]]:
+        return list(self._repos)
+
+    def repositories(self, account: str, region: str) -> list[Repository]:
+        """The repositories in DescribeRepositories order; none for a region not in the
+        scenario (AWS answers such a region with an empty registry)."""
+        return self._repos.get((account, region), [])
+
+    def repository(self, account: str, region: str, name: str) -> Repository | None:
+        return self._by_name.get((account, region, name))
+
+    def _repository(self, account: str, region: str, position: int, count: int) -> Repository:
+        name = repository_name(position)
+        key = hashlib.blake2b(f"{account}/{region}/{name}".encode(), key=self._seed).digest()
+        bits = int.from_bytes(key[:8], "big")
+        created = EPOCH_START + _unit(bits, 0) * (EPOCH_NOW - EPOCH_START) * 0.5
+        return Repository(
+            account=account,
+            region=region,
+            name=name,
+            position=position,
+            image_count=count,
+            key=key,
+            created_at=round(created, 3),
+            mutability="IMMUTABLE" if _unit(bits, 16) < 0.3 else "MUTABLE",
+            scan_on_push=_unit(bits, 32) < 0.6,
+            kms=_unit(bits, 48) < 0.2,
+            base_layers=tuple(hashlib.sha256(key + bytes([k])).hexdigest() for k in range(3)),
+        )
+
+    # -- images -------------------------------------------------------------------------------
+
+    def _bits(self, repo: Repository, i: int) -> int:
+        data = repo.key + i.to_bytes(5, "big")
+        return int.from_bytes(hashlib.blake2b(data, digest_size=20).digest(), "big")
+
+    def _is_multi_arch(self, repo: Repository, block: int) -> bool:
+        # Pages walk images in order: the last block's draw answers two calls out of three.
+        key, last, answer = self._last_block
+        if key is repo.key and last == block:
+            return answer
+        data = repo.key + b"B" + block.to_bytes(5, "big")
+        draw = int.from_bytes(hashlib.blake2b(data, digest_size=2).digest(), "big") / 65536.0
+        answer = draw < self.scenario.multi_arch_fraction
+        self._last_block = (repo.key, block, answer)
+        return answer
+
+    def _kind(self, repo: Repository, i: int) -> tuple[Kind, int]:
+        size = self._block
+        start = i - i % size
+        if start + size > repo.image_count or not self._is_multi_arch(repo, start // size):
+            return "plain", i
+        return ("index" if i == start else "child"), start
+
+    def _tagged(self, kind: Kind, bits: int) -> bool:
+        return kind != "child" and _unit(bits, UNTAGGED) >= self.scenario.untagged_fraction
+
+    def meta(self, repo: Repository, i: int) -> ImageMeta:
+        kind, head = self._kind(repo, i)
+        bits = self._bits(repo, i)
+        tags: tuple[str, ...] = ()
+        if self._tagged(kind, bits):
+            extra = 0
+            if _unit(bits, MULTI_TAG) < self.scenario.multi_tag_fraction:
+                extra = 1 + (bits >> EXTRA_TAGS) % 3
+            tags = _tags(i, extra, i == self.latest(repo))
+        # A multi-arch index and its platform images are archived together.
+        head_bits = bits if head == i else self._bits(repo, head)
+        archived = _unit(head_bits, ARCHIVED) < self.scenario.archived_fraction
+        return ImageMeta(i, kind, head, tags, archived, bits)
+
+    def latest(self, repo: Repository) -> int:
+        """The tagged image with the highest index also carries "latest" (-1: none does)."""
+        if repo.latest is None:
+            repo.latest = -1
+            for i in range(repo.image_count - 1, -1, -1):
+                if self._tagged(self._kind(repo, i)[0], self._bits(repo, i)):
+                    repo.latest = i
+                    break
+        return repo.latest
+
+    def manifest(self, repo: Repository, meta: ImageMeta) -> tuple[str, str, str | None]:
+        """The manifest text, its media type and the artifact (config) media type."""
+        i = meta.index
+        if meta.kind == "index":
+            entries = []
+            for p in range(1, self._block):
+                text, media, _ = self.manifest(repo, self.meta(repo, i + p))
+                digest = hashlib.sha256(text.encode()).hexdigest()
+                entries.append(
+                    f'{{"mediaType":"{media}","digest":"sha256:{digest}",'
+                    f'"size":{len(text)},"platform":{PLATFORMS[p - 1]}}}'
+                )
+            text = (
+                f'{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{",".join(entries)}]}}'
+            )
+            return text, OCI_INDEX, None
+        bits = meta.bits
+        # Platform images of an OCI index are OCI; plain images are Docker v2 or OCI.
+        if meta.kind == "child" or (bits >> FORMAT) & 1:
+            manifest, config, layer = OCI_MANIFEST, OCI_CONFIG, OCI_LAYER
+        else:
+            manifest, config, layer = DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER
+        own = hashlib.blake2b(repo.key + b"M" + i.to_bytes(5, "big")).hexdigest()
+        sizes = bits >> SIZES
+        layers = [*repo.base_layers[: 1 + (bits >> LAYERS) % 3], own[64:]]
+        blobs = ",".join(
+            f'{{"mediaType":"{layer}","digest":"sha256:{d}","size":{size}}}'
+            for d, size in zip(layers, _sizes(sizes), strict=False)
+        )
+        text = (
+            f'{{"schemaVersion":2,"mediaType":"{manifest}","config":{{"mediaType":"{config}",'
+            f'"digest":"sha256:{own[:64]}","size":{1000 + sizes % 9000}}},"layers":[{blobs}]}}'
+        )
+        return text, manifest, config
+
+    def digest(self, repo: Repository, meta: ImageMeta) -> str:
+        text, _, _ = self.manifest(repo, meta)
+        return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+    def image(self, repo: Repository, meta: ImageMeta) -> ImageDetail:
+        """Image `meta.index` as DescribeImages reports it."""
+        text, media, artifact = self.manifest(repo, meta)
+        i, bits = meta.index, meta.bits
+        span = (EPOCH_NOW - repo.created_at) / (repo.image_count + 1)
+        pushed = round(repo.created_at + span * (i + _unit(bits, PUSHED)), 3)
+        last_pull = None
+        if _unit(bits, PULLED) < 0.8:
+            last_pull = round(pushed + _unit(bits, PULL_TIME) * (EPOCH_NOW - pushed), 3)
+        status = SCAN_STATUSES[bisect.bisect_right(self._scan_cdf, _unit(bits, SCAN))]
+        scan_status = findings = None
+        if status != "NONE":
+            scan_status = ImageScanStatus(status, SCAN_DESCRIPTIONS[status])
+        if status == "COMPLETE":
+            counts = {s: (bits >> SEVERITY + 3 * k) % (2 * k + 2) for k, s in enumerate(SEVERITIES)}
+            findings = ImageScanFindingsSummary(
+                pushed + 60.0, pushed, {s: n for s, n in counts.items() if n}
+            )
+        return ImageDetail(
+            registryId=repo.account,
+            repositoryName=repo.name,
+            imageDigest=f"sha256:{hashlib.sha256(text.encode()).hexdigest()}",
+            imageSizeInBytes=5_000_000 + (bits >> SIZES) % 495_000_000,
+            imagePushedAt=pushed,
+            imageManifestMediaType=media,
+            imageStatus="ARCHIVED" if meta.archived else "ACTIVE",
+            imageTags=list(meta.tags) if meta.tags else None,
+            artifactMediaType=artifact,
+            lastRecordedPullTime=last_pull,
+            imageScanStatus=scan_status,
+            imageScanFindingsSummary=findings,
+            lastArchivedAt=round(pushed + 86_400.0, 3) if meta.archived else None,
+        )
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def find_tag(self, repo: Repository, tag: str) -> int | None:
+        if tag == LATEST:
+            latest = self.latest(repo)
+            return latest if latest >= 0 else None
+        for pattern, parse in TAG_PARSERS:
+            match = pattern.fullmatch(tag)
+            if match is not None:
+                i = parse(match)
+                if 0 <= i < repo.image_count and tag in self.meta(repo, i).tags:
+                    return i
+        return None
+
+    def find_digest(self, repo: Repository, digest: str) -> int | None:
+        """Digests cannot be inverted: a repository's digest map is built on first use and
+        kept for the most recently used repositories."""
+        table = self._digests.get(repo.key)
+        if table is None:
+            table = {self.digest(repo, self.meta(repo, i)): i for i in range(repo.image_count)}
+            self._digests[repo.key] = table
+            self._digest_entries += len(table)
+            while self._digest_entries > DIGEST_CACHE_ENTRIES and len(self._digests) > 1:
+                _, dropped = self._digests.popitem(last=False)
+                self._digest_entries -= len(dropped)
+        else:
+            self._digests.move_to_end(repo.key)
+        return table.get(digest)
+
+    # -- the whole ----------------------------------------------------------------------------
+
+    def inventory(self, accounts: list[str] | None = None) -> Iterator[InventoryEntry]:
+        """Every repository, then each of its images, in listing order."""
+        for (account, _), repos in self._repos.items():
+            if accounts is not None and account not in accounts:
+                continue
+            for repo in repos:
+                yield repo, None
+                for i in range(repo.image_count):
+                    meta = self.meta(repo, i)
+                    yield repo, (self.digest(repo, meta), meta.tags, meta.archived)
+
+
+# A repository alone, or one of its images as (digest, tags, archived).
+InventoryEntry = tuple[Repository, tuple[str, tuple[str, ...], bool] | None]
+
+
+def _tags(i: int, extra: int, latest: bool) -> tuple[str, ...]:
+    tags = [f"1.{i // 100}.{i % 100:02d}"]
+    if extra >= 1:
+        tags.append(f"git-{i:07x}")
+    if extra >= 2:
+        tags.append(f"build-{i}")
+    if extra >= 3:
+        tags.append(f"rc-{i}")
+    if latest:
+        tags.append(LATEST)
+    return tuple(tags)
+
+
+def _sizes(bits: int) -> Iterator[int]:
+    """Layer sizes from 1 kB to 99 MB."""
+    for k in range(4):
+        yield 1000 + (bits >> 7 * k) % 99_000_000
+
+
+def repository_name(position: int) -> str:
+    """Unique, readable names: team/service, then team/service-2, ..."""
+    team = TEAMS[position % len(TEAMS)]
+    rest = position // len(TEAMS)
+    service = SERVICES[rest % len(SERVICES)]
+    round_ = rest // len(SERVICES)
+    return f"{team}/{service}" if round_ == 0 else f"{team}/{service}-{round_ + 1}"
+
+
+def draw_counts(scenario: Scenario) -> dict[tuple[str, str], list[int]]:
+    """Images per repository for every account-region, from the scenario's seeded draw."""
+    spec = scenario.images
+    rng = random.Random(scenario.seed)
+    keys = [(a, r) for a in scenario.accounts for r in scenario.regions]
+    per_key = scenario.repositories_per_region - len(spec.large)
+
+    def draw() -> float:
+        if spec.distribution == "lognormal":
+            return spec.median * math.exp(spec.sigma * rng.gauss(0.0, 1.0))
+        if spec.distribution == "pareto":
+            return spec.minimum * rng.paretovariate(spec.alpha)
+        return float(spec.value)
+
+    weights = [draw() for _ in range(per_key * len(keys))]
+    scale = 1.0
+    if spec.total is not None:
+        target = max(0, spec.total - sum(spec.large) * len(keys))
+        scale = _fit_scale(weights, spec.cap, target)
+    counts = [min(spec.cap, math.floor(w * scale + 0.5)) for w in weights]
+    return {
+        key: [*spec.large, *counts[n * per_key : (n + 1) * per_key]] for n, key in enumerate(keys)
+    }
+
+
+def _fit_scale(weights: list[float], cap: int, target: int) -> float:
+    """The factor that makes the capped, rounded counts add up to about `target`, by bisection
+    (capping makes the total a step function of the factor)."""
+
+    def total(scale: float) -> int:
+        return sum(min(cap, math.floor(w * scale + 0.5)) for w in weights)
+
+    low, high = 0.0, 1.0
+    while total(high) < target and high < 1e12:
+        high *= 2
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if total(mid) < target else (low, mid)
+    return high

@@ -1,0 +1,52 @@
+"""Compliance checks over the inventory, where the data already is: no AWS call of their own.
+
+    records (stream order, summary last)
+      -> Checker.observe        folds them into per-repository / per-registry state (inventory)
+      -> Checker.finish         runs each selected check (checks), applies suppressions
+      -> Report                 outcomes per check, `finding` records, the exit code for a gate
+      -> table / JSON / SARIF 2.1.0 / HTML (formats, html)
+
+`ecr-crawler scan --checks` wraps the sink in a `CheckingSink`, which writes the findings just
+before the summary; `ecr-crawler checks INPUT` reads a saved scan (`open_saved`). The checks
+are listed in `RULES` and docs/compliance.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from crawler.compliance.checker import EXIT_FINDINGS, Checker, Outcome, Report
+from crawler.compliance.reader import Saved, open_saved
+from crawler.compliance.rules import RULES, SEVERITIES, Rule
+from crawler.compliance.sink import CheckingSink
+from crawler.config import Compliance
+from crawler.records import ScanRecord
+
+__all__ = [
+    "EXIT_FINDINGS",
+    "RULES",
+    "SEVERITIES",
+    "Checker",
+    "CheckingSink",
+    "Outcome",
+    "Report",
+    "Rule",
+    "Saved",
+    "open_saved",
+    "run_checks",
+]
+
+
+def run_checks(
+    records: Iterable[ScanRecord],
+    settings: Compliance | None = None,
+    *,
+    as_of: datetime | None = None,
+    today: date | None = None,
+) -> Report:
+    """Every selected check over `records` (in stream order)."""
+    checker = Checker(settings or Compliance(), as_of=as_of, today=today)
+    for record in records:
+        checker.observe(record)
+    return checker.finish()

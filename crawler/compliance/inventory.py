@@ -1,0 +1,242 @@
+"""What the checks need of a scan, folded from its records as they stream past.
+
+Memory stays bounded by the number of repositories, not images: per repository its record,
+counters with a few example images each, and the two images the vulnerability check names (the
+one tagged `latest` and the most recently pushed one); per account-region its registry record.
+Image records are never kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from crawler.compliance.rules import RANK, at_least
+from crawler.config import Compliance
+from crawler.ecr.findings import SCANNED
+from crawler.ecr.manifests import INDEX_TYPES
+from crawler.records import (
+    Image,
+    ImageManifest,
+    Registry,
+    Repository,
+    ScanRecord,
+    ScanSummary,
+)
+
+EXAMPLES = 5
+# Scans that ended without a usable result. SCAN_ELIGIBILITY_EXPIRED is by design (enhanced
+# scanning stops rescanning old images) and IN_PROGRESS / PENDING are not finished yet.
+FAILED_SCANS = frozenset({"FAILED", "UNSUPPORTED_IMAGE", "FINDINGS_UNAVAILABLE", "LIMIT_EXCEEDED"})
+# The config media types of container images; anything else (Helm charts, signatures, SBOMs)
+# is an artifact that no vulnerability scanner reads.
+IMAGE_CONFIGS = frozenset(
+    {
+        "application/vnd.docker.container.image.v1+json",
+        "application/vnd.oci.image.config.v1+json",
+    }
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Unit = tuple[str, str]
+"""(account_id, region)"""
+RepoKey = tuple[str, str, str]
+"""(account_id, region, repository_name)"""
+
+
+@dataclass
+class Tally:
+    """How many images fell in a category, their bytes, and the first few of them."""
+
+    count: int = 0
+    bytes: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, image: Image) -> None:
+        self.count += 1
+        self.bytes += image.image_size_in_bytes or 0
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(image.image_uri)
+
+    def merged(self, other: Tally) -> Tally:
+        examples = (self.examples + other.examples)[:EXAMPLES]
+        return Tally(self.count + other.count, self.bytes + other.bytes, examples)
+
+
+@dataclass
+class ImageRef:
+    """The little the checks keep of one image."""
+
+    digest: str
+    uri: str
+    tags: list[str]
+    pushed_at: datetime | None
+    is_index: bool
+    counts: dict[str, int] | None
+    """Severity counts of its latest scan; None when it has none."""
+
+    def order(self) -> tuple[datetime, bool, str]:
+        """Newest push first; on a tie (pushes in the same second), a tagged image wins."""
+        return (self.pushed_at or EPOCH, bool(self.tags), self.digest)
+
+
+@dataclass
+class RepoState:
+    key: RepoKey
+    repository: Repository | None = None
+    images: int = 0
+    vulnerable: Tally = field(default_factory=Tally)
+    by_worst: Counter[str] = field(default_factory=Counter)
+    """Vulnerable images by the worst severity their scan found."""
+    latest: ImageRef | None = None
+    newest: ImageRef | None = None
+    children_known: bool = False
+    """Manifests were read: each image says which indexes list it."""
+    child_counts: dict[str, Counter[str]] = field(default_factory=dict)
+    """Per index digest, the summed severity counts of its vulnerable children."""
+    has_index: bool = False
+    attestations: set[str] = field(default_factory=set)
+    never_scanned: Tally = field(default_factory=Tally)
+    scan_failed: Tally = field(default_factory=Tally)
+    failed_statuses: Counter[str] = field(default_factory=Counter)
+    not_pulled: Tally = field(default_factory=Tally)
+    untagged_old: Tally = field(default_factory=Tally)
+    untagged_unsure: Tally = field(default_factory=Tally)
+    """Old untagged images that may be children of an index (manifests not collected)."""
+
+
+@dataclass
+class UnitState:
+    registry: Registry | None = None
+    manifests_read: bool = False
+    host: str | None = None
+    registry_id: str | None = None
+
+
+def severity_counts(image: Image) -> dict[str, int] | None:
+    """The severity counts of the image's latest completed scan; None when there is none."""
+    status = image.image_scan_status
+    summary = image.image_scan_findings_summary
+    if status is None or status.status not in SCANNED or summary is None:
+        return None
+    return {k.upper(): v for k, v in (summary.finding_severity_counts or {}).items() if v}
+
+
+def worst(counts: dict[str, int] | Counter[str] | None) -> str | None:
+    """The most severe of the counted severities AWS uses (UNDEFINED, UNTRIAGED rank none)."""
+    ranked = [s for s, n in (counts or {}).items() if n and s in RANK]
+    return max(ranked, key=RANK.__getitem__) if ranked else None
+
+
+class Inventory:
+    """Folds records into per-repository and per-account-region state; `observe` each record
+    in stream order. Thresholds come from the config, ages are measured at `as_of`."""
+
+    def __init__(self, settings: Compliance, as_of: datetime) -> None:
+        self.threshold = settings.vulnerability_severity
+        self.not_pulled_before = as_of - timedelta(days=settings.not_pulled_days)
+        self.untagged_before = as_of - timedelta(days=settings.untagged_days)
+        self.repos: dict[RepoKey, RepoState] = {}
+        self.units: dict[Unit, UnitState] = {}
+        self.accounts: set[str] = set()
+        self.scan_id: str | None = None
+        self.summary: ScanSummary | None = None
+
+    def repo(self, account: str, region: str, name: str) -> RepoState:
+        key = (account, region, name)
+        state = self.repos.get(key)
+        if state is None:
+            state = self.repos[key] = RepoState(key)
+        return state
+
+    def unit(self, account: str, region: str) -> UnitState:
+        self.accounts.add(account)
+        return self.units.setdefault((account, region), UnitState())
+
+    def observe(self, record: ScanRecord) -> None:
+        self.scan_id = self.scan_id or record.scan_id
+        if isinstance(record, Image):
+            self._image(record)
+        elif isinstance(record, Repository):
+            unit = self.unit(record.account_id, record.region)
+            unit.registry_id = unit.registry_id or record.registry_id
+            if record.repository_uri and unit.host is None:
+                unit.host = record.repository_uri.split("/", 1)[0]
+            self.repo(record.account_id, record.region, record.repository_name).repository = record
+        elif isinstance(record, ImageManifest):
+            self.unit(record.account_id, record.region).manifests_read = True
+            if record.children:
+                attested = {c.digest for c in record.children if c.attestation and c.digest}
+                if attested:
+                    repo = self.repo(record.account_id, record.region, record.repository_name)
+                    repo.attestations |= attested
+        elif isinstance(record, Registry):
+            unit = self.unit(record.account_id, record.region)
+            unit.registry = record
+            unit.registry_id = record.registry_id
+        elif isinstance(record, ScanSummary):
+            self.summary = record
+            self.accounts.update(record.accounts)
+            if record.account_id:
+                self.accounts.add(record.account_id)
+
+    def _image(self, image: Image) -> None:
+        unit = self.unit(image.account_id, image.region)
+        unit.registry_id = unit.registry_id or image.registry_id
+        if unit.host is None:
+            unit.host = image.image_uri.split("/", 1)[0]
+        repo = self.repo(image.account_id, image.region, image.repository_name)
+        repo.images += 1
+        if image.index_digests is not None:
+            repo.children_known = True
+            unit.manifests_read = True
+        is_index = image.image_manifest_media_type in INDEX_TYPES
+        repo.has_index = repo.has_index or is_index
+        counts = severity_counts(image)
+        worst_found = worst(counts)
+        vulnerable = worst_found is not None and at_least(worst_found, self.threshold)
+        if vulnerable and worst_found is not None:
+            repo.vulnerable.add(image)
+            repo.by_worst[worst_found] += 1
+            for parent in image.index_digests or ():
+                repo.child_counts.setdefault(parent, Counter()).update(counts or {})
+        archived = image.image_status == "ARCHIVED"
+        # Signatures, SBOMs and attestations follow their subject: not images of their own.
+        attached = image.subject_manifest_digest is not None or (
+            image.image_digest in repo.attestations
+        )
+        if archived or attached:
+            return
+        ref = ImageRef(
+            digest=image.image_digest,
+            uri=image.image_uri,
+            tags=image.image_tags,
+            pushed_at=image.image_pushed_at,
+            is_index=is_index,
+            counts=counts,
+        )
+        if "latest" in image.image_tags:
+            repo.latest = ref
+        if not image.index_digests and (repo.newest is None or ref.order() > repo.newest.order()):
+            repo.newest = ref
+        if not is_index and image.artifact_media_type in (None, *IMAGE_CONFIGS):
+            status = image.image_scan_status.status if image.image_scan_status else None
+            if status is None:
+                repo.never_scanned.add(image)
+            elif status in FAILED_SCANS:
+                repo.scan_failed.add(image)
+                repo.failed_statuses[status] += 1
+        active = max(
+            (t for t in (image.last_recorded_pull_time, image.image_pushed_at) if t),
+            default=None,
+        )
+        if active is not None and active < self.not_pulled_before:
+            repo.not_pulled.add(image)
+        pushed = image.image_pushed_at
+        if not image.image_tags and pushed is not None and pushed < self.untagged_before:
+            if image.index_digests is None:
+                repo.untagged_unsure.add(image)
+            elif not image.index_digests:
+                repo.untagged_old.add(image)

@@ -1,0 +1,334 @@
+"""PostgreSQL (asyncpg): the inventory in a shared database (`postgresql://USER@HOST:PORT/DB`).
+
+The tables of `crawler.sinks._tables` live in one schema (`sink_options.postgres_schema`),
+created and migrated (new columns added) on connect, under an advisory lock so that two scans
+starting at once do not race. Timestamps are timestamptz, nested values jsonb.
+
+Each batch is one transaction: its rows are COPied into temporary staging tables, then upserted
+with one INSERT ... SELECT ... ON CONFLICT per table, in key order (two scans upserting the same
+rows lock them in the same order, so they never deadlock). A batch that fails on a lost
+connection, a restarting server or a transaction conflict is retried on a new connection, with
+backoff, for `retry_seconds`: batches are idempotent (the same rows upserted again), so a batch
+whose COMMIT was sent but not acknowledged is safe to repeat. When the server does not come back,
+the scan stops with a SinkError (exit 1); what was committed is true, the failed batch is not
+half there, and rerunning the scan converges to exactly the rows of a clean run.
+
+The summary's batch also marks deleted (or, with prune, deletes) the rows of every complete
+account-region that this scan did not see and no scan wrote since this one started, in the same
+transaction as the scan's row in `scans`: a partial or interrupted scan marks nothing.
+
+Credentials come from the URI, the PG* environment variables (PGPASSWORD, PGPASSFILE, ...) or
+~/.pgpass, as libpq reads them; messages show the URI with its password redacted.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import asyncpg
+import msgspec
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from crawler.errors import ConfigError, SinkError
+from crawler.records import ScanRecord, ScanSummary
+from crawler.sinks import redact
+from crawler.sinks._tables import (
+    DELETED,
+    SEEN,
+    Kind,
+    Table,
+    Tally,
+    dedupe,
+    group,
+    known_tables,
+)
+
+log = structlog.get_logger(__name__)
+
+SQL_TYPES = {
+    Kind.TEXT: "text",
+    Kind.INTEGER: "bigint",
+    Kind.FLOAT: "double precision",
+    Kind.BOOLEAN: "boolean",
+    Kind.TIMESTAMP: "timestamptz",
+    Kind.DATE: "date",
+    Kind.JSON: "jsonb",
+}
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Any constant shared by every ecr-crawler: serialises schema changes across processes.
+DDL_LOCK = 0x6563725F63726177
+CONNECT_SECONDS = 10.0
+COMMAND_SECONDS = 300.0
+
+
+class ConnectionLostError(Exception):
+    """asyncpg's "connection is closed": the server went away while the connection was idle."""
+
+
+# Worth another try on a new connection: the connection or server went away, the server is
+# starting or shutting down, a deadlock or serialisation conflict, too many connections.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    # What asyncpg raises on a connection the server closed while it was idle.
+    asyncpg.InternalClientError,
+    ConnectionLostError,
+)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_JSON = msgspec.json.Encoder()
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + _JSON.encode(value)  # jsonb's binary format: version 1, then the text
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return msgspec.json.decode(data[1:])
+
+
+class _Statements:
+    """The SQL of one table in one schema, built once."""
+
+    def __init__(self, table: Table, schema: str) -> None:
+        self.table = table
+        self.target = f"{_q(schema)}.{_q(table.name)}"
+        self.stage = f"_stage_{table.name}"
+        self.columns = [c.name for c in table.columns]
+        stored = [c.name for c in table.stored]
+        key = ", ".join(map(_q, table.key))
+        names = list(stored)
+        select = list(map(_q, stored))
+        update = [c for c in stored if c not in table.key]
+        if table.inventory:
+            names += SEEN
+            select += ["scan_id", "scan_id", "now()"]
+            update += SEEN[1:]
+        sets = [f"{_q(c)} = EXCLUDED.{_q(c)}" for c in update]
+        if table.inventory:
+            sets += [f"{_q(c)} = NULL" for c in DELETED]
+        conflict = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+        self.upsert = (
+            f"INSERT INTO {self.target} ({', '.join(map(_q, names))}) "
+            f"SELECT {', '.join(select)} FROM pg_temp.{_q(self.stage)} ORDER BY {key} "
+            f"ON CONFLICT ({key}) {conflict}"
+        )
+        unseen = (
+            "WHERE account_id = $1 AND region = $2 AND last_seen_scan_id <> $3 "
+            "AND last_seen_at < $4"
+        )
+        self.mark = (
+            f"UPDATE {self.target} SET deleted_at = now(), deleted_scan_id = $3 "
+            f"{unseen} AND deleted_at IS NULL"
+        )
+        self.prune = f"DELETE FROM {self.target} {unseen}"
+        self.stage_ddl = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {_q(self.stage)} "
+            f"({', '.join(f'{_q(c.name)} {SQL_TYPES[c.kind]}' for c in table.columns)}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        defs = [(c.name, SQL_TYPES[c.kind], c.name in table.key) for c in table.stored]
+        if table.inventory:
+            defs += [("first_seen_scan_id", "text", True), ("last_seen_scan_id", "text", True)]
+            defs += [("last_seen_at", "timestamptz", True)]
+            defs += [("deleted_at", "timestamptz", False), ("deleted_scan_id", "text", False)]
+        self.definitions = defs
+        self.create = (
+            f"CREATE TABLE IF NOT EXISTS {self.target} ("
+            + ", ".join(f"{_q(n)} {t}{' NOT NULL' if k else ''}" for n, t, k in defs)
+            + f", PRIMARY KEY ({key}))"
+        )
+
+
+class PostgresSink:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "ecr_inventory",
+        prune: bool = False,
+        retry_seconds: float = 120.0,
+    ) -> None:
+        self.target = redact(dsn)
+        if not SCHEMA_NAME.match(schema):
+            raise ConfigError(f"postgres schema '{schema}': use lowercase letters, digits and _")
+        self._dsn = dsn
+        self._secret = urlsplit(dsn).password
+        self._schema = schema
+        self._prune = prune
+        self._retry_seconds = retry_seconds
+        self._tally = Tally()
+        self._conn: asyncpg.Connection | None = None
+        self._ready: set[Table] = set()  # tables with a staging table on this connection
+        self._statements: dict[Table, _Statements] = {}
+        self._since: datetime | None = None
+
+    async def write(self, batch: Sequence[ScanRecord]) -> None:
+        tables, summary = group(batch, self._tally)
+        rows = {t: dedupe(t, (t.values(r) for r in records)) for t, records in tables.items()}
+        await self._retrying(lambda: self._apply(rows, summary))
+
+    async def _apply(
+        self, rows: dict[Table, list[tuple[Any, ...]]], summary: ScanSummary | None
+    ) -> None:
+        conn = await self._connection()
+        for table in rows:
+            if table not in self._ready:
+                await self._prepare(conn, [table])
+        async with conn.transaction():
+            for table, table_rows in rows.items():
+                statements = self._statements[table]
+                await conn.copy_records_to_table(
+                    statements.stage,
+                    schema_name="pg_temp",
+                    records=table_rows,
+                    columns=statements.columns,
+                )
+                await conn.execute(statements.upsert)
+            if summary is not None:
+                await self._mark(conn, summary)
+
+    async def _mark(self, conn: asyncpg.Connection, summary: ScanSummary) -> None:
+        for table, account, region in self._tally.deletions(summary, self._statements):
+            statements = self._statements[table]
+            sql = statements.prune if self._prune else statements.mark
+            await conn.execute(sql, account, region, summary.scan_id, self._since)
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        self._drop()
+        conn = await asyncpg.connect(
+            self._dsn, timeout=CONNECT_SECONDS, command_timeout=COMMAND_SECONDS
+        )
+        try:
+            await conn.set_type_codec(
+                "jsonb",
+                schema="pg_catalog",
+                encoder=_encode_jsonb,
+                decoder=_decode_jsonb,
+                format="binary",
+            )
+            if await conn.fetchval("SHOW synchronous_commit") == "off":
+                # A committed batch must survive a server crash: the retry logic relies on it.
+                await conn.execute("SET synchronous_commit = local")
+            if self._since is None:
+                # Rows written before this instant, and not by this scan, were not seen by it.
+                self._since = await conn.fetchval("SELECT now()")
+            self._ready = set()
+            await self._prepare(conn, [*known_tables(), *self._statements])
+        except BaseException:
+            conn.terminate()
+            raise
+        self._conn = conn
+        return conn
+
+    async def _prepare(self, conn: asyncpg.Connection, tables: Sequence[Table]) -> None:
+        """Create or migrate the tables, and their staging tables on this connection."""
+        for table in tables:
+            if table not in self._statements:
+                self._statements[table] = _Statements(table, self._schema)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", DDL_LOCK)
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(self._schema)}")
+            for table in dict.fromkeys(tables):
+                statements = self._statements[table]
+                await conn.execute(statements.create)
+                have = {
+                    r["column_name"]
+                    for r in await conn.fetch(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = $1 AND table_name = $2",
+                        self._schema,
+                        table.name,
+                    )
+                }
+                for name, sql_type, _ in statements.definitions:
+                    if name not in have:
+                        await conn.execute(
+                            f"ALTER TABLE {statements.target} ADD COLUMN {_q(name)} {sql_type}"
+                        )
+                await conn.execute(statements.stage_ddl)
+        self._ready.update(tables)
+
+    async def _retrying(self, work: Callable[[], Awaitable[None]]) -> None:
+        started = time.monotonic()
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self._retry_seconds),
+            wait=wait_random_exponential(multiplier=0.1, max=5.0),
+            retry=retry_if_exception(lambda exc: isinstance(exc, TRANSIENT)),
+            before_sleep=self._log_retry,
+            sleep=anyio.sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    try:
+                        await work()
+                    except asyncpg.InterfaceError as exc:
+                        lost = self._conn is not None and self._conn.is_closed()
+                        self._drop()
+                        if lost:  # the server closed it between two batches
+                            raise ConnectionLostError(str(exc)) from exc
+                        raise
+                    except BaseException:
+                        self._drop()  # a failed or cancelled batch leaves nothing half-done
+                        raise
+        except TRANSIENT as exc:
+            raise SinkError(
+                f"PostgreSQL at {self.target}: {self._describe(exc)}; gave up after "
+                f"{attempts} attempts in {time.monotonic() - started:.0f} s. The batch that "
+                "failed was not committed; rerun the scan."
+            ) from None
+        except asyncpg.PostgresError as exc:
+            raise SinkError(f"PostgreSQL at {self.target}: {self._describe(exc)}") from None
+
+    def _describe(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}".strip()
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "sink write failed; retrying on a new connection",
+            sink=self.target,
+            error=self._describe(exc) if exc else None,
+            attempt=state.attempt_number,
+        )
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close(timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()

@@ -1,0 +1,205 @@
+"""Secrets never leak: a unique marker is planted in every secret input (the secret access key,
+the session token, an assumed role's credentials, a database password, ECR's authorization
+token) and every output is searched for it: stdout, stderr at debug level (botocore's own logs
+included), records, the summary file and every file the run wrote. Also: a config file holding
+a secret in plain text is detected, and output files are created owner-only."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from awsproxy import AwsProxy, Rule
+from conftest import SECRET_KEY, cli
+
+from crawler.config import load_config, plaintext_secrets
+
+TOKEN = "session-TOKEN-MARKER-7d1c5e0b93a4"
+ROLE_SECRET = "assumed-SECRET-MARKER-42c8aa10e6f7"
+ROLE_TOKEN = "assumed-TOKEN-MARKER-9e03b7d15c22"
+DB_PASSWORD = "db-PASSWORD-MARKER-61f0d2c4b8e9"
+ECR_PASSWORD = "ecr-PASSWORD-MARKER-3a5f9c7e1d08"
+ECR_TOKEN = base64.b64encode(f"AWS:{ECR_PASSWORD}".encode()).decode()
+MARKERS = [SECRET_KEY, TOKEN, ROLE_SECRET, ROLE_TOKEN, DB_PASSWORD, ECR_PASSWORD, ECR_TOKEN]
+ROLE = "arn:aws:iam::123456789012:role/crawler"
+
+
+def leaks(*texts: str, roots: tuple[Path, ...] = ()) -> list[str]:
+    """Where any marker shows up: in `texts`, or in any file under `roots`."""
+    found = [f"output {i}: {m}" for i, text in enumerate(texts) for m in MARKERS if m in text]
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                found += [f"{path}: {m}" for m in MARKERS if m.encode() in data]
+    return found
+
+
+def plant_role_credentials(proxy: AwsProxy) -> None:
+    """AssumeRole (moto) answers with the markers as the role's secret key and token."""
+
+    def plant(xml: str) -> str:
+        xml = re.sub(r"<SecretAccessKey>[^<]*<", f"<SecretAccessKey>{ROLE_SECRET}<", xml)
+        return re.sub(r"<SessionToken>[^<]*<", f"<SessionToken>{ROLE_TOKEN}<", xml)
+
+    proxy.text_rewrites["AssumeRole"] = plant
+
+
+def test_no_secret_in_any_output_of_a_scan_at_debug(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """Static keys, session token and an assumed role's credentials (refreshed mid-scan) never
+    appear in logs at debug level, records, the summary or any file written, errors included."""
+    plant_role_credentials(proxy)
+    proxy.rules.append(Rule("access_denied", operation="DescribeImages", rate=0.3))
+    proxy.rules.append(Rule("throttle", service="ecr", rate=0.2, times=10))
+    config = tmp_path / "config.yaml"
+    # 900 s sessions are inside botocore's refresh window: the role is assumed again mid-scan.
+    config.write_text(
+        f"auth:\n  role_arn: {ROLE}\n  duration_seconds: 900\n"
+        "collect:\n  policies: true\n  registry: true\n  tags: true\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**aws_env, "AWS_SESSION_TOKEN": TOKEN}
+    result = cli(
+        *("scan", "-c", str(config), "--regions", "us-east-1,eu-west-1", "--log-level", "debug"),
+        *("--sink", f"jsonl:{out / 'inventory.jsonl'}", "--summary-json", str(out / "s.json")),
+        env=env,
+    )
+    assert result.code == 1, result.stderr[-2000:]
+    assert "botocore" in result.stderr  # botocore's own debug logs were on
+    assert proxy.calls["AssumeRole"] > 1
+    assert "X-Amz-Security-Token" in result.stderr  # the headers were logged, redacted
+    cache = Path(env["XDG_CACHE_HOME"])
+    assert leaks(result.stdout, result.stderr, roots=(out, cache)) == []
+
+
+def test_no_database_password_in_output(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """A PostgreSQL password in the sink URI is in no log line, no error line, no file but the
+    config file itself."""
+    pytest.importorskip("asyncpg")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"sink: postgresql://crawler:{DB_PASSWORD}@127.0.0.1:1/inventory\n"
+        "sink_options:\n  retry_seconds: 0.5\n"
+    )
+    result = cli(
+        "scan", "-c", str(config), "--regions", "us-east-1", "--log-level", "debug", env=aws_env
+    )
+    assert result.code == 1
+    assert "127.0.0.1:1" in result.stderr
+    assert leaks(result.stdout, result.stderr, roots=(tmp_path,)) == [
+        f"{config}: {DB_PASSWORD}"  # the config file itself, nothing else
+    ]
+
+
+def test_no_database_password_in_a_bad_sink_uri_error(aws_env: dict[str, str]) -> None:
+    """A mistyped database URI is reported without its password."""
+    uri = f"postgres:/crawler:{DB_PASSWORD}@db.example/inventory"
+    result = cli("scan", "--regions", "us-east-1", "--sink", uri, env=aws_env)
+    assert result.code == 2
+    assert leaks(result.stdout, result.stderr) == []
+
+
+def test_no_authorization_token_in_check_output(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """`check` calls GetAuthorizationToken; the token (and the password in it) never appears,
+    in the table, the JSON report or the debug logs."""
+
+    def plant(region: str, request: dict[str, object], reply: dict[str, list[dict]]) -> None:
+        for data in reply["authorizationData"]:
+            data["authorizationToken"] = ECR_TOKEN
+
+    proxy.rewrites["GetAuthorizationToken"] = plant
+    config = tmp_path / "config.yaml"
+    config.write_text("log:\n  level: debug\n")
+    outputs = []
+    for fmt in ("table", "json"):
+        result = cli(
+            *("check", "-c", str(config), "--regions", "us-east-1", "--format", fmt), env=aws_env
+        )
+        assert result.code == 0, result.stderr[-2000:]
+        assert "botocore" in result.stderr
+        outputs += [result.stdout, result.stderr]
+    assert proxy.calls["GetAuthorizationToken"] == 2
+    assert leaks(*outputs) == []
+
+
+# ---- plain-text secrets in config files, owner-only output files ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        (f"sink: postgresql://u:{DB_PASSWORD}@db/inventory\n", ["sink"]),
+        (f"sink: postgresql://u@db/inventory?password={DB_PASSWORD}\n", ["sink"]),
+        (f"endpoint_url: http://u:{DB_PASSWORD}@127.0.0.1:4566\n", ["endpoint_url"]),
+        ("sink: postgresql://u@db/inventory\n", []),
+        ("sink: jsonl:inventory.jsonl\nregions: [us-east-1]\n", []),
+        ("", []),
+    ],
+)
+def test_plaintext_secrets_in_a_config_file_are_found(
+    tmp_path: Path, text: str, keys: list[str]
+) -> None:
+    """The keys of a config file that hold a password in plain text are named, never the
+    password; URIs without one pass."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    load_config(path)
+    found = plaintext_secrets(path)
+    assert [f.split(":")[0] for f in found] == keys
+    assert all(DB_PASSWORD not in f for f in found)
+    assert plaintext_secrets(None) == []
+
+
+def test_cli_warns_about_a_plaintext_secret_in_the_config_file(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """A config file with a password in the sink URI gets a warning naming the key, not the
+    password."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"sink: postgresql://crawler:{DB_PASSWORD}@127.0.0.1:1/inventory\n"
+        "sink_options:\n  retry_seconds: 0.5\n"
+    )
+    result = cli("scan", "-c", str(config), "--regions", "us-east-1", env=aws_env)
+    warnings = [line for line in result.stderr.splitlines() if "plain text" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "sink" in warnings[0]
+    assert leaks(result.stdout, result.stderr) == []
+
+
+@pytest.mark.parametrize("name", ["inventory.jsonl", "inventory.jsonl.gz"])
+def test_output_files_are_owner_only(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path, name: str
+) -> None:
+    """Records that carry repository and registry policies land in an owner-only (0600) file,
+    whatever the umask."""
+    config = tmp_path / "config.yaml"
+    config.write_text("collect:\n  policies: true\n  registry: true\n")
+    target = tmp_path / name
+    old = os.umask(0o022)
+    try:
+        result = cli(
+            "scan",
+            "-c",
+            str(config),
+            "--regions",
+            "eu-west-1",
+            "--sink",
+            f"jsonl:{target}",
+            env=aws_env,
+        )
+    finally:
+        os.umask(old)
+    assert result.code == 0, result.stderr[-2000:]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
