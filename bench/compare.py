@@ -39,10 +39,11 @@ class Expected:
     archived: frozenset[int]  # the archived images' keys: what imageStatus ACTIVE leaves out
 
 
-def expected(registry: Registry, account: str) -> Expected:
+def expected(registry: Registry, accounts: str | list[str]) -> Expected:
+    """The exact inventory of one account, or of several."""
     keys: set[int] = set()
     archived: set[int] = set()
-    for repo, image in registry.inventory([account]):
+    for repo, image in registry.inventory([accounts] if isinstance(accounts, str) else accounts):
         if image is None:
             keys.add(key("repository", repo.account, repo.region, repo.name))
             continue

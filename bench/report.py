@@ -70,8 +70,13 @@ class ScenarioResult:
 
     def bound_for(self, run: Run) -> float:
         """A tool that read every image's manifest is held to the bound that includes them."""
-        manifests = run.stats.items.get("BatchGetImage", 0)
-        return self.bound_with_manifests if run.images and manifests >= run.images else self.bound
+        inventory, with_manifests = run.bounds or (self.bound, self.bound_with_manifests)
+        return with_manifests if read_manifests(run) else inventory
+
+
+def read_manifests(run: Run) -> bool:
+    """Whether the run read every image's manifest."""
+    return bool(run.images) and run.stats.items.get("BatchGetImage", 0) >= run.images
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -93,7 +98,7 @@ def _row(result: ScenarioResult, run: Run) -> list[str]:
         run.tool,
         ("≈" if run.extrapolated else "") + _number(wall),
         _number(run.scan_seconds),
-        _number(bound, 2) + ("*" if bound != result.bound else ""),
+        _number(bound, 2) + ("*" if read_manifests(run) else ""),
         "—" if wall is None or bound <= 0 else f"{wall / bound:,.2f}",
         _number(run.api_calls, 0),
         throttled,

@@ -23,6 +23,7 @@ from pathlib import Path
 from bench import compare, throughput
 from bench.calls import baseline_calls, cartography_calls
 from bench.measure import machine
+from bench.multi_account import run_accounts
 from bench.report import Figure, ScenarioResult, document, section
 from bench.simulator import Registry, load_scenario, lower_bound, run_simulator
 from bench.tools import ROOT, Context, Run, run_baseline, run_cartography, run_crawler
@@ -42,6 +43,7 @@ class Plan:
     peers: bool = False  # run the boto3 baseline and cartography too
     crawler_cap: float = 300.0  # seconds before the crawler is stopped
     peer_cap: float = 35.0  # seconds before a peer is stopped and extrapolated
+    accounts: tuple[int, ...] = ()  # scan this many accounts through roles, a run each
 
 
 def _crawler(result: ScenarioResult) -> Run | None:
@@ -108,6 +110,14 @@ PLANS = {
             "huge-repo",
             "A few repositories of 50,000+ images: each one's pages are a chain.",
             lambda r: [_ratio_to_bound(r)],
+        ),
+        Plan(
+            "multi-account",
+            "20 accounts x 4 regions, quotas per account-region (DescribeImages 5/s), 40 ms, "
+            "each account through a role; 1, 5 and 20 accounts scanned.",
+            lambda r: [],  # bench/multi_account.py computes its figures
+            crawler_cap=120.0,
+            accounts=(1, 5, 20),
         ),
         Plan("memory", "1,000,000 images, no latency, no quotas.", _memory),
     )
@@ -243,9 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     print(raw, flush=True)
     results = []
     for plan in plans:
-        result = run_plan(
-            plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=crawler_config
-        )
+        if plan.accounts:
+            result = run_accounts(
+                SCENARIOS / f"{plan.scenario}.yaml",
+                plan.accounts,
+                description=plan.description,
+                cap=plan.crawler_cap,
+                config=crawler_config,
+                announce=_announce,
+            )
+        else:
+            result = run_plan(
+                plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=crawler_config
+            )
         print("\n" + section(result), flush=True)
         results.append(result)
     elapsed = time.perf_counter() - started

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the project's venv: `make bench` runs $(BIN)/python
 CARTOGRAPHY_VENV = ROOT / "bench" / ".venv-cartography"
 CARTOGRAPHY_REQUIREMENTS = ROOT / "bench" / "requirements-cartography.txt"
-STS_OPERATIONS = ("GetCallerIdentity",)
+STS_OPERATIONS = ("GetCallerIdentity", "AssumeRole")
 
 
 @dataclass
@@ -57,6 +57,9 @@ class Run:
     check: compare.Check | None = None
     stats: Stats = field(default_factory=Stats)
     simulator_cpu: float = 0.0  # seconds the simulator spent serving this run
+    # This run's own lower bounds (inventory, with every manifest), when it scanned other
+    # accounts than its scenario's table states (the multi-account runs); else None.
+    bounds: tuple[float, float] | None = None
 
 
 class Summary(msgspec.Struct):

@@ -26,6 +26,7 @@ from bench.simulator import (
     run_simulator,
 )
 from bench.simulator.inventory import ImageEntry, RepositoryEntry, inventory
+from bench.simulator.scenario import dump_scenario
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -105,10 +106,12 @@ def _expected(scenario: Scenario) -> tuple[set[Any], list[Any]]:
     return repositories, sorted(images)
 
 
-def _scan(sim: SimulatorHandle, tmp_path: Path) -> tuple[set[Any], list[Any], dict[str, Any]]:
+def _scan(
+    sim: SimulatorHandle, tmp_path: Path, extra_config: str = ""
+) -> tuple[set[Any], list[Any], dict[str, Any]]:
     """The real CLI against the simulator; its repositories, images and scan summary."""
     config = tmp_path / "config.yaml"
-    config.write_text(FAST_RETRY)
+    config.write_text(FAST_RETRY + extra_config)
     sink = tmp_path / "inventory.jsonl"
     env = {
         "PATH": "/usr/bin:/bin",
@@ -133,12 +136,25 @@ def _scan(sim: SimulatorHandle, tmp_path: Path) -> tuple[set[Any], list[Any], di
         for r in records
         if r["type"] == "image"
     )
-    return repositories, images, records[-1]
+    return repositories, images, records
+
+
+def _keyed(records: list[dict[str, Any]], account: str = "account_id") -> set[Any]:
+    """Repositories and images as (account, region, repository[, digest, sorted tags])."""
+    keys: set[Any] = set()
+    for r in records:
+        if r["type"] == "repository":
+            keys.add((r[account], r["region"], r["repository_name"]))
+        elif r["type"] == "image":
+            where = (r[account], r["region"], r["repository_name"])
+            keys.add((*where, r["image_digest"], tuple(sorted(r["image_tags"]))))
+    return keys
 
 
 def test_scan_equals_exact_inventory(sim: SimulatorHandle, tmp_path: Path) -> None:
     """The CLI's scan of the simulator has exactly the simulator's repositories and images."""
-    repositories, images, summary = _scan(sim, tmp_path)
+    repositories, images, records = _scan(sim, tmp_path)
+    summary = records[-1]
     want_repositories, want_images = _expected(sim.scenario)
     assert summary["type"] == "scan_summary"
     assert summary["status"] == "complete"
@@ -151,14 +167,41 @@ def test_scan_equals_exact_inventory(sim: SimulatorHandle, tmp_path: Path) -> No
 def test_scan_under_throttling_equals_exact_inventory(tmp_path: Path) -> None:
     """A scan throttled by the simulator's quota retries and still gets the exact inventory."""
     with run_simulator(parse_scenario(THROTTLED)) as throttled:
-        repositories, images, summary = _scan(throttled, tmp_path)
+        repositories, images, records = _scan(throttled, tmp_path)
         seen = throttled.stats()
+    summary = records[-1]
     want_repositories, want_images = _expected(throttled.scenario)
     assert summary["throttled"] > 0
     assert seen.throttled.get("DescribeRepositories", 0) > 0
     assert summary["status"] == "complete"
     assert repositories == want_repositories
     assert images == want_images
+
+
+def test_scan_of_two_accounts_through_roles_equals_their_inventory(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    """With `accounts:` the CLI assumes a role in each account (sts:AssumeRole on the
+    simulator) and its records are exactly `python -m bench.simulator inventory` of both."""
+    roles = "".join(
+        f"  - account_id: '{a}'\n    role_arn: arn:aws:iam::{a}:role/bench\n"
+        for a in (ACCOUNT, OTHER_ACCOUNT)
+    )
+    _, _, records = _scan(sim, tmp_path, "accounts:\n" + roles)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(dump_scenario(sim.scenario))
+    command = [sys.executable, "-m", "bench.simulator", "inventory", str(scenario)]
+    command += ["--accounts", f"{ACCOUNT},{OTHER_ACCOUNT}"]
+    done = subprocess.run(command, capture_output=True, check=True, timeout=60)
+    want = _keyed([msgspec.json.decode(line) for line in done.stdout.splitlines()], "account")
+    summary = records[-1]
+    assert summary["status"] == "complete"
+    assert sorted(summary["accounts"]) == sorted([ACCOUNT, OTHER_ACCOUNT])
+    assert {a for a, *_ in want} == {ACCOUNT, OTHER_ACCOUNT}
+    assert _keyed(records) == want
+    assert len(want) > 800
+    seen = sim.stats()
+    assert seen.calls.get("AssumeRole", 0) >= 2
 
 
 def test_invalid_next_token_is_invalid_parameter(ecr: Any) -> None:

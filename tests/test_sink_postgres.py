@@ -124,7 +124,7 @@ def test_server_that_stays_down_stops_the_scan_and_a_rerun_converges(
     """With the server gone for good the scan stops with a SinkError naming the redacted URI;
     what it committed stays, nothing is marked deleted, and a rerun leaves exactly the rows of
     a clean run."""
-    proxy.rules.append(Rule("latency", delay=0.05))
+    proxy.rules.append(Rule("latency", delay=0.03))
 
     async def crash(n: int) -> None:
         if n == 2:
@@ -160,7 +160,7 @@ def test_unreachable_server_is_exit_1_with_a_clear_message(
     """`ecr-crawler scan` against a server that is down exits 1 with one line naming the
     redacted URI; the password is nowhere in the output."""
     config = tmp_path / "config.yaml"
-    config.write_text("sink_options:\n  retry_seconds: 1.0\n")
+    config.write_text("sink_options:\n  retry_seconds: 0.3\n")
     server.executor.stop()
     try:
         result = cli(

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     bound.add_argument(
         "--manifests", action="store_true", help="the scan also reads every manifest"
     )
+    bound.add_argument(
+        "--roles", action="store_true", help="each account is scanned through a role"
+    )
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         while batch := list(islice(entries, 10_000)):
             sys.stdout.buffer.write(encoder.encode_lines(batch))
         return 0
-    result = lower_bound(registry, accounts, manifests=args.manifests)
+    result = lower_bound(registry, accounts, manifests=args.manifests, roles=args.roles)
     if args.json:
         print(msgspec.json.format(msgspec.json.encode(result).decode()))
         return 0

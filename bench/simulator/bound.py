@@ -2,9 +2,10 @@
 
 Per account-region, a scan can finish no sooner than either of:
 
-- the chain of dependent fetches: STS, then DescribeRepositories pages one after the other, and
-  after the page that lists a repository, that repository's DescribeImages pages one after the
-  other (each needs the previous page's nextToken);
+- the chain of dependent fetches: STS (one call, or three through a role), then
+  DescribeRepositories pages one after the other, and after the page that lists a repository,
+  that repository's DescribeImages pages one after the other (each needs the previous page's
+  nextToken);
 - the quota of each operation: its calls past the bucket's burst cannot go faster than its rate,
   and cannot start before what they depend on, nor end before one latency.
 
@@ -65,12 +66,19 @@ def quota_seconds(scenario: Scenario, operation: str, calls: int) -> float:
 
 
 def lower_bound(
-    registry: Registry, accounts: list[str] | None = None, *, manifests: bool = False
+    registry: Registry,
+    accounts: list[str] | None = None,
+    *,
+    manifests: bool = False,
+    roles: bool = False,
 ) -> Bound:
+    """`roles`: each account is scanned through a role (`accounts:` in the crawler's config),
+    so its first ECR call waits for three STS calls one after the other: GetCallerIdentity of
+    the base credentials, AssumeRole, and GetCallerIdentity of the role."""
     scenario = registry.scenario
     latency = scenario.latency.seconds
     size = page_size(scenario)
-    sts = latency(1)
+    sts = latency(1) * (3 if roles else 1)
     terms: list[Limit] = []
     for account, region in registry.account_regions():
         if accounts is not None and account not in accounts:

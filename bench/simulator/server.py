@@ -27,7 +27,7 @@ from bench.simulator.paging import Pager
 from bench.simulator.quota import Quotas
 from bench.simulator.registry import Registry, account_of
 from bench.simulator.scenario import Scenario
-from bench.simulator.sts import caller_identity
+from bench.simulator.sts import Sts
 from bench.simulator.wire import (
     ECR_JSON,
     STS_JSON,
@@ -36,9 +36,11 @@ from bench.simulator.wire import (
     bad_credentials,
     json_body,
     json_error,
+    json_result,
     missing_credentials,
     parse_call,
     query_error,
+    query_params,
     query_result,
     request_id,
     server_error,
@@ -74,6 +76,7 @@ class Simulator:
         self.registry = Registry(scenario)
         secret = hashlib.sha256(f"tokens/{scenario.seed}".encode()).digest()
         self.ecr = Ecr(self.registry, Pager(secret, scenario.page_cap))
+        self.sts = Sts(scenario.accounts)
         self.quotas = Quotas(scenario)
         self.stats = Stats()
         self._latency = random.Random(scenario.seed)
@@ -155,16 +158,16 @@ class Simulator:
     def _answer(
         self, call: Call, account: str, body: bytes
     ) -> tuple[int, dict[str, str], bytes, int]:
-        if call.service == "sts":
-            identity = caller_identity(account, call.operation)
-            if call.protocol == "json":
-                return 200, {"Content-Type": STS_JSON}, json_body(identity), 1
-            members = {"Arn": identity.Arn, "UserId": identity.UserId, "Account": identity.Account}
+        if call.protocol == "query":
+            members = self.sts.call(call.operation, account, call.access_key, query_params(body))
             return 200, {"Content-Type": "text/xml"}, query_result(call.operation, members), 1
         try:
             payload: dict[str, Any] = msgspec.json.decode(body) if body else {}
         except msgspec.DecodeError:
             raise ApiError("SerializationException", "Malformed JSON body") from None
+        if call.service == "sts":
+            members = self.sts.call(call.operation, account, call.access_key, payload)
+            return 200, {"Content-Type": STS_JSON}, json_result(members), 1
         shape, items = self.ecr.call(call.operation, account, call.region, payload)
         return 200, {"Content-Type": ECR_JSON}, json_body(shape), items
 

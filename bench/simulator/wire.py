@@ -2,8 +2,9 @@
 
 ECR is awsJson1_1: POST /, `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>`, a JSON
 body; errors are `{"__type": code, "message": ...}` with `x-amzn-ErrorType`. STS is awsQuery in
-the pinned botocore: a form body with `Action=GetCallerIdentity`, XML answers and
-`<ErrorResponse>` errors (newer botocore may speak awsJson1_0 to STS; both are served).
+the pinned botocore: a form body with `Action=GetCallerIdentity` (or `Action=AssumeRole` and
+its parameters), XML answers and `<ErrorResponse>` errors (newer botocore may speak awsJson1_0
+to STS; both are served).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import msgspec
@@ -131,11 +134,41 @@ def query_error(error: ApiError) -> tuple[int, dict[str, str], bytes]:
     return error.query_status, {"Content-Type": "text/xml"}, body.encode()
 
 
-def query_result(action: str, members: dict[str, str]) -> bytes:
-    """An awsQuery success answer: <ActionResponse><ActionResult>members...</...>."""
-    inner = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in members.items())
+def query_result(action: str, members: dict[str, Any]) -> bytes:
+    """An awsQuery success answer: <ActionResponse><ActionResult>members...</...>; a dict
+    member is a nested structure, a datetime an ISO 8601 timestamp."""
     return (
-        f'<{action}Response xmlns="{STS_NS}"><{action}Result>{inner}</{action}Result>'
+        f'<{action}Response xmlns="{STS_NS}"><{action}Result>{_xml(members)}</{action}Result>'
         f"<ResponseMetadata><RequestId>{request_id()}</RequestId></ResponseMetadata>"
         f"</{action}Response>"
     ).encode()
+
+
+def _xml(members: dict[str, Any]) -> str:
+    parts = []
+    for name, value in members.items():
+        if isinstance(value, dict):
+            text = _xml(value)
+        elif isinstance(value, datetime):
+            text = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            text = escape(str(value))
+        parts.append(f"<{name}>{text}</{name}>")
+    return "".join(parts)
+
+
+def json_result(members: dict[str, Any]) -> bytes:
+    """An awsJson1_0 success answer (STS): timestamps as epoch seconds."""
+    return _encoder.encode(_epochs(members))
+
+
+def _epochs(members: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _epochs(v) if isinstance(v, dict) else v.timestamp() if isinstance(v, datetime) else v
+        for k, v in members.items()
+    }
+
+
+def query_params(body: bytes) -> dict[str, str]:
+    """The parameters of an awsQuery form body (the first value of each)."""
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}

@@ -1,0 +1,134 @@
+"""The multi-account scenario of `make bench`: one registry of many accounts, scanned by the
+crawler through a role per account (`accounts:` in its config, sts:AssumeRole on the
+simulator) for the first 1, 5 and all of them, one run each on the same simulator.
+
+Every account-region has quotas of its own, so the lower bound (the largest over the units) does
+not grow with the accounts, and neither should the wall time: the figure is wall(all) /
+wall(1). The crawler scans `concurrency.accounts` accounts at once (8 by default); the runs set
+it to the number of accounts listed, so that every account's regions start together.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import compare
+from bench.report import Figure, ScenarioResult
+from bench.simulator import Registry, load_scenario, lower_bound, run_simulator
+from bench.tools import Context, Run, run_crawler
+
+ROLE = "ecr-crawler-bench"
+
+
+def crawler_config(path: Path, base: Path | None, accounts: list[str]) -> Path:
+    """`base` (the benchmark's crawler config, or none) with the accounts to scan, each
+    through ROLE, and as many accounts at once as listed."""
+    config: dict[str, Any] = {}
+    if base is not None:
+        config = yaml.safe_load(base.read_text()) or {}
+    config["accounts"] = [
+        {"account_id": a, "role_arn": f"arn:aws:iam::{a}:role/{ROLE}"} for a in accounts
+    ]
+    config.setdefault("concurrency", {}).setdefault("accounts", len(accounts))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_accounts(
+    scenario_path: Path,
+    counts: tuple[int, ...],
+    *,
+    description: str,
+    cap: float,
+    config: Path | None,
+    announce: Callable[[str, Callable[[], Run]], Run],
+) -> ScenarioResult:
+    scenario = load_scenario(scenario_path)
+    registry = Registry(scenario)
+    base = scenario.accounts[0]  # the credentials every role is assumed from
+    regions = list(scenario.regions)
+    counts = tuple(n for n in counts if n <= len(scenario.accounts))
+    runs = []
+    print(f"== {scenario.name}: starting the simulator", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-{scenario.name}-") as tmp,
+        run_simulator(scenario_path, subprocess=True) as sim,
+    ):
+        workdir = Path(tmp)
+        for n in counts:
+            accounts = scenario.accounts[:n]
+            ctx = Context(
+                sim=sim,
+                registry=registry,
+                account=base,
+                regions=regions,
+                workdir=workdir,
+                expected=cache(lambda accounts=accounts: compare.expected(registry, accounts)),
+            )
+            path = crawler_config(workdir / f"crawler-{n}.yaml", config, accounts)
+            label = f"ecr-crawler, {n} account{'s' if n > 1 else ''}"
+            run = announce(label, lambda ctx=ctx, path=path: run_crawler(ctx, cap, path))
+            run.tool = label
+            run.scope = f"{n} x {len(regions)} = {n * len(regions)} account-regions, via roles"
+            run.bounds = (
+                lower_bound(registry, accounts, roles=True).seconds,
+                lower_bound(registry, accounts, roles=True, manifests=True).seconds,
+            )
+            runs.append(run)
+    everything = scenario.accounts[: counts[-1]]
+    bound = lower_bound(registry, everything, roles=True)
+    repositories = [
+        r
+        for a, reg in registry.account_regions()
+        if a in everything
+        for r in registry.repositories(a, reg)
+    ]
+    result = ScenarioResult(
+        name=scenario.name,
+        description=description,
+        images=sum(r.image_count for r in repositories),
+        repositories=len(repositories),
+        bound=bound.seconds,
+        bound_with_manifests=lower_bound(registry, everything, roles=True, manifests=True).seconds,
+        bound_limit=f"{bound.limit.kind} {bound.limit.detail} in "
+        f"{bound.limit.account}/{bound.limit.region}",
+        runs=runs,
+        figures=[],
+        notes=[
+            f"each run lists its accounts under `accounts:` with role `{ROLE}` and "
+            "`concurrency.accounts` = their number (default 8: 20 accounts would run in three "
+            f"waves); the base credentials are {base}'s. The bound of each row is that of its "
+            "own accounts (through a role: three STS calls before the first ECR call).",
+            "the boto3 baseline and cartography scan one account only and do not run here.",
+        ],
+    )
+    result.figures.extend(figures(result))
+    return result
+
+
+def figures(result: ScenarioResult) -> list[Figure]:
+    runs = [r for r in result.runs if r.wall_seconds is not None and r.note is None]
+    if len(runs) < 2:
+        return [Figure("wall(most accounts) / wall(1 account)", None, "x", at_most=1.25)]
+    first, last = runs[0], runs[-1]
+    wall_first, wall_last = first.wall_seconds or 0.0, last.wall_seconds or 0.0
+    n_first, n_last = (r.tool.split(", ")[1] for r in (first, last))
+    out = [
+        Figure(f"wall({n_last}) / wall({n_first})", wall_last / wall_first, "x", at_most=1.25),
+        Figure(
+            f"lower bound({n_last}) / lower bound({n_first})",
+            result.bound_for(last) / result.bound_for(first),
+            "x",
+        ),
+        Figure(f"wall / lower bound at {n_last}", wall_last / result.bound_for(last)),
+    ]
+    if last.api_calls:
+        share = 100 * (last.throttled or 0) / last.api_calls
+        out.append(Figure(f"throttled calls at {n_last}", share, "%", at_most=3))
+    return out
