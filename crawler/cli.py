@@ -7,9 +7,11 @@ Exit codes: 0 complete, 1 completed with errors (or failed), 2 bad usage or conf
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -270,18 +272,21 @@ def main(argv: list[str] | None = None) -> int:
         checker = Checker(config.compliance) if args.checks or args.fail_on else None
         _check_directory("--summary-json", args.summary_json)
         warnings = plaintext_secrets(args.config)
-        sink = open_sink(config.sink, config.sink_options)
-        if args.emit_changes and (previous := previous_scan(config.sink)) is not None:
-            sink = ChangeSink(sink, previous)
-        if checker is not None:
-            sink = CheckingSink(sink, checker)
+        previous = previous_scan(config.sink) if args.emit_changes else None
+        with _signals_held():  # a signal now must find the sink in `sink`, to close it
+            sink = open_sink(config.sink, config.sink_options)
+            if previous is not None:
+                sink = ChangeSink(sink, previous)
+            if checker is not None:
+                sink = CheckingSink(sink, checker)
         code = _run(config, sink, AioSession(), args.summary_json, warnings)
         if checker is None:
             return code
         return after_scan(checker, code, args.fail_on, show=config.log.level != "error")
     except KeyboardInterrupt:
         if sink is not None:  # interrupted before the scan could close it
-            anyio.run(sink.aclose)
+            with contextlib.suppress(OSError):  # already closed, as far as it got
+                anyio.run(sink.aclose)
         print("ecr-crawler: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
@@ -297,6 +302,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERRORS
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (and are delivered on exit) while the block runs."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_directory(flag: str, path: str | None) -> None:
