@@ -34,4 +34,4 @@ format: $(STAMP)
 	$(BIN)/ruff format crawler tests
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-inventory*.jsonl*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-inventory*

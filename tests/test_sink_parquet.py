@@ -4,6 +4,7 @@ appear only when complete, interrupted scans kept out of sight, prune to the lat
 from __future__ import annotations
 
 import json
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ def test_datasets_have_arrows_types_and_the_emulators_inventory(
     assert scan["status"] == "complete"
     assert dict(scan["regions"])["eu-west-1"]["images"] == summary.regions["eu-west-1"].images
     assert not [name for name in visible(tmp_path) if not name.startswith("part-")]
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*.parquet")}
+    assert modes == {0o600}  # owner-only: they may hold IAM policies
 
 
 def test_files_appear_only_when_complete(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 import sqlite3
+import stat
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -49,6 +50,11 @@ def test_documented_queries_run_on_a_real_scan(scanned: Path) -> None:
     for sql in blocks:
         assert db.execute(sql).fetchall(), sql
     assert {squash(sql) for _, sql in EXAMPLE_QUERIES} <= {squash(b) for b in blocks}
+
+
+def test_database_is_owner_only(scanned: Path) -> None:
+    """The database may hold IAM policies: only its owner reads it."""
+    assert stat.S_IMODE(scanned.stat().st_mode) == 0o600
 
 
 def test_demo_writes_sqlite_and_prints_queries_that_work(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ account_id and region, which are then not repeated inside the files. Types are A
 timestamp[us, UTC], list<...>, struct<...>, map<string, ...>; a value of no fixed type (a
 policy document) is JSON text.
 
-Every file is written under a hidden temporary name (`.part-...tmp`, which readers skip) and
-renamed when the scan ends, so a reader never sees half a file. A scan without a finished
-summary (interrupted, or failed) keeps its files as `_interrupted-<scan_id>-<n>.parquet`, hidden
-from readers too. Each scan adds its own files; with prune, a complete scan then removes the
-older scans' files of the account-regions it covered completely, so the datasets hold the
-current inventory only (errors and scans are kept).
+Files are owner-only (0600). Every file is written under a hidden temporary name
+(`.part-...tmp`, which readers skip) and renamed when the scan ends, so a reader never sees half
+a file. A scan without a finished summary (interrupted, or failed) keeps its files as
+`_interrupted-<scan_id>-<n>.parquet`, hidden from readers too. Each scan adds its own files;
+with prune, a complete scan then removes the older scans' files of the account-regions it
+covered completely, so the datasets hold the current inventory only (errors and scans are kept).
 
 Rows are buffered per partition (as Arrow tables, at most `BUFFERED_ROWS` in all) and written in
 row groups of up to `ROW_GROUP_ROWS`, in a worker thread.
@@ -190,6 +190,8 @@ class ParquetSink:
         if part.writer is None:
             part.directory.mkdir(parents=True, exist_ok=True)
             tmp = part.directory / f".part-{self._scan_id}-{len(part.files):04d}.parquet.tmp"
+            # Owner-only, like the JSON lines sink's files: they may hold IAM policies.
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
             part.writer = pq.ParquetWriter(tmp, part.schema, compression="zstd")
             part.files.append(tmp)
         part.writer.write_table(pa.concat_tables(part.buffered), row_group_size=ROW_GROUP_ROWS)

@@ -183,6 +183,9 @@ class SqliteSink:
         self._tally = Tally()
         self._since: str | None = None
         try:
+            # Owner-only, like the JSON lines sink's files: it may hold IAM policies. SQLite
+            # gives its -wal and -shm files the database file's mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(
                 self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
             )
@@ -190,8 +193,11 @@ class SqliteSink:
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._statements: dict[Table, _Statements] = {}
             self._transaction(lambda: [self._prepare(t) for t in known_tables()])
-        except sqlite3.Error as exc:
-            raise ConfigError(f"sink 'sqlite:{self.path}': cannot open database: {exc}") from None
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else exc
+            raise ConfigError(
+                f"sink 'sqlite:{self.path}': cannot open database: {reason}"
+            ) from None
 
     def _prepare(self, table: Table) -> _Statements:
         statements = self._statements.get(table)
