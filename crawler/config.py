@@ -100,6 +100,9 @@ class RateLimit(_Section, frozen=True):
     adaptive: bool = True
     """Learn each operation's sustainable rate per account-region from throttling and pace
     calls to it (AWS publishes no quota for ECR's read calls)."""
+    initial_rate: PositiveFloat = 20.0
+    """Calls per second at the start, per account-region and operation; doubled each second
+    until the first throttle (slow start)."""
     beta: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.85
     """After a throttle, send at this fraction of the rate that was throttled."""
     increase: PositiveFloat = 0.5

@@ -58,29 +58,35 @@ def test_learns_an_unknown_quota_and_stays_near_it(quota: int) -> None:
 
 
 def test_a_burst_of_throttles_cuts_the_rate_once() -> None:
-    """Throttles answering calls sent before the last cut do not cut the rate again."""
+    """The first throttle halves what AWS was admitting; throttles answering calls booked
+    before that cut do not cut again."""
     limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
     for i in range(100):
-        limiter.reserve(i * 0.01)  # 100 calls/s measured
+        limiter.succeeded(i * 0.01)  # AWS admitted 100 calls/s
     limiter.throttled(sent_at=0.98, now=1.0)
     after_first = limiter.rate
     for sent in (0.985, 0.99, 0.995):
         limiter.throttled(sent_at=sent, now=1.01)
     assert limiter.rate == after_first
-    assert 45 <= after_first <= 55  # the first cut halves the ~100 calls/s that were sent
+    assert 45 <= after_first <= 55
 
 
-def test_unthrottled_limiter_never_delays() -> None:
-    """Without any throttle there is no pacing: concurrency alone bounds the calls."""
-    limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
-    assert all(limiter.reserve(i * 0.001) == 0 for i in range(1000))
+def test_slow_start_doubles_the_rate_each_second_of_successes() -> None:
+    """Before any throttle the rate starts at initial_rate and grows by one call/s per
+    success, so it doubles each second the calls go through; calls are paced meanwhile."""
+    limiter = AdaptiveRate(RateLimit(initial_rate=20), clock=lambda: 0.0)
+    delays = [limiter.reserve(0.0) for _ in range(5)]
+    assert delays == pytest.approx([0, 0.05, 0.1, 0.15, 0.2])
+    for _ in range(20):
+        limiter.succeeded(1.0)
+    assert limiter.rate == 40
 
 
 def test_rate_grows_with_successes_not_with_idle_time() -> None:
     """After a cut, an idle limiter keeps its rate; successes raise it a little each."""
     limiter = AdaptiveRate(RateLimit(), clock=lambda: 0.0)
     for i in range(20):
-        limiter.reserve(i * 0.05)  # 20 calls/s
+        limiter.succeeded(i * 0.05)  # 20 calls/s admitted
     limiter.throttled(sent_at=0.95, now=1.0)
     cut = limiter.rate
     limiter.reserve(100.0)  # a long pause, then one call

@@ -1,14 +1,14 @@
 """Adaptive rate control: a pacing limiter per (account, region, operation) that learns the
 sustainable call rate from throttling responses, as AWS publishes no quota for ECR's reads.
 
-Until the first throttle it does nothing (the call limit bounds concurrency). A throttle sets
-the rate to `beta` times the lower of what was being sent and what AWS has just been admitting
-(successes over the last seconds): the admitted rate is the quota's measure, so retries queued
-behind a drained token bucket cannot drive the rate down step after step. Every success then adds
-`increase / rate`, so the rate climbs by about `increase` calls/s each second while calls
-succeed (additive increase, multiplicative decrease); growth comes from successes, not from the
-clock, so an idle limiter never runs away. Throttles answering calls sent before the last cut
-are not news and are ignored, so a burst of them cuts the rate once, not N times.
+It starts at `initial_rate` and, until the first throttle, adds one call/s per success: the rate
+doubles each second while calls go through (slow start, as TCP's). The first throttle halves the
+lower of the rate and what AWS has just been admitting (successes over the last second); later
+throttles cut it to `beta` of that, and every success adds `increase / rate`, so the rate climbs
+by about `increase` calls/s each second (additive increase, multiplicative decrease). Growth
+comes from successes, not from the clock, so an idle limiter never runs away. Throttles
+answering calls booked before the last cut are not news and are ignored, and calls booked
+before a cut book again at the new rate, so a burst of throttles cuts the rate once.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ class AdaptiveRate:
         self._increase = policy.increase
         self._min_rate = policy.min_rate
         self._clock = clock
-        self.rate = math.inf  # calls per second; inf until the first throttle
+        self.rate = policy.initial_rate  # calls per second
+        self._slow_start = True
         self._next_slot = 0.0
         self._last_cut = -math.inf
-        self._sent: deque[float] = deque()
         self._admitted: deque[float] = deque()
 
     async def acquire(self) -> float:
@@ -50,29 +50,24 @@ class AdaptiveRate:
 
     def reserve(self, now: float) -> float:
         """Book the next slot at the current rate; the delay until it comes."""
-        if math.isinf(self.rate):
-            _record(self._sent, now)
-            return 0.0
         slot = max(now, self._next_slot)
         self._next_slot = slot + 1.0 / self.rate
         return slot - now
 
     def succeeded(self, now: float) -> None:
         _record(self._admitted, now)
-        if not math.isinf(self.rate):
-            self.rate += self._increase / self.rate
+        self.rate += 1.0 if self._slow_start else self._increase / self.rate
 
     def throttled(self, sent_at: float, now: float) -> None:
         if sent_at < self._last_cut:
             return
         _record(self._admitted, now, add=False)
-        first = math.isinf(self.rate)
-        sending = _rate(self._sent, now) if first else self.rate
-        admitted = _rate(self._admitted, now) or sending
-        # The first throttle ends a burst that the token bucket's reserve paid for, so what
+        admitted = _rate(self._admitted, now) or self.rate
+        # The first throttle ends a climb that the token bucket's reserve paid for, so what
         # was admitted until then overstates the quota: halve, as TCP leaves slow start.
-        factor = 0.5 if first else self._beta
-        self.rate = max(self._min_rate, factor * min(sending, admitted))
+        factor = 0.5 if self._slow_start else self._beta
+        self._slow_start = False
+        self.rate = max(self._min_rate, factor * min(self.rate, admitted))
         self._last_cut = now
         # Slots already booked stay booked: moving the next slot back to now would let new
         # calls go out alongside them, a burst right after a throttle.
