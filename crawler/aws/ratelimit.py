@@ -5,7 +5,8 @@ It starts at `initial_rate` and, until the first throttle, adds one call/s per s
 doubles each second while calls go through (slow start, as TCP's). The first throttle halves the
 lower of the rate and what AWS has just been admitting (successes over the last second); later
 throttles cut it to `beta` of that, and every success adds `increase / rate`, so the rate climbs
-by about `increase` calls/s each second (additive increase, multiplicative decrease). Growth
+by about `increase` calls/s each second, or 5% of the rate when that is less (additive
+increase, multiplicative decrease). Growth
 comes from successes, not from the clock, so an idle limiter never runs away. Throttles
 answering calls booked before the last cut are not news and are ignored, and calls booked
 before a cut book again at the new rate, so a burst of throttles cuts the rate once.
@@ -56,7 +57,11 @@ class AdaptiveRate:
 
     def succeeded(self, now: float) -> None:
         _record(self._admitted, now)
-        self.rate += 1.0 if self._slow_start else self._increase / self.rate
+        if self._slow_start:
+            self.rate += 1.0
+        else:
+            # At most 5% a second: a few calls/s over a small quota is a large overshoot.
+            self.rate += min(self._increase, self.rate / 20) / self.rate
 
     def throttled(self, sent_at: float, now: float) -> None:
         if sent_at < self._last_cut:
