@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean bench
+.PHONY: demo test lint format clean bench soak
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,6 +23,10 @@ test: $(STAMP)
 # The simulator benchmark (bench/README.md): under 10 minutes, writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The long load run (bench/README.md), outside CI: 5+ minutes, writes bench/SOAK.md.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check crawler tests

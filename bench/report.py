@@ -67,6 +67,7 @@ class ScenarioResult:
     runs: list[Run]
     figures: list[Figure]
     notes: list[str]
+    scanned: str = "the scanned account"  # what `repositories` and `images` count
 
     def bound_for(self, run: Run) -> float:
         """A tool that read every image's manifest is held to the bound that includes them."""
@@ -135,7 +136,7 @@ def section(result: ScenarioResult) -> str:
         f"### {result.name}",
         "",
         f"{result.description} {result.repositories:,} repositories and {result.images:,} "
-        f"images in the scanned account. Lower bound {result.bound:.2f} s "
+        f"images in {result.scanned}. Lower bound {result.bound:.2f} s "
         f"(set by {result.bound_limit})"
         + (
             f"; {result.bound_with_manifests:.2f} s* when every manifest is read too."

@@ -113,7 +113,7 @@ PLANS = {
         ),
         Plan(
             "multi-account",
-            "20 accounts x 4 regions, quotas per account-region (DescribeImages 5/s), 40 ms, "
+            "20 accounts x 4 regions, quotas per account-region (DescribeImages 2/s), 40 ms, "
             "each account through a role; 1, 5 and 20 accounts scanned.",
             lambda r: [],  # bench/multi_account.py computes its figures
             crawler_cap=120.0,

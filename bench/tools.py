@@ -33,7 +33,7 @@ class Context:
 
     sim: SimulatorHandle
     registry: Registry
-    account: str  # only the first account of a scenario is scanned, for now
+    account: str  # whose keys the tools use: the scanned account, or the base of the roles
     regions: list[str]
     workdir: Path
     expected: Callable[[], compare.Expected]

@@ -58,6 +58,9 @@ class Stats(msgspec.Struct):
     errors: dict[str, int] = msgspec.field(default_factory=dict)
     faults: dict[str, int] = msgspec.field(default_factory=dict)
     items: dict[str, int] = msgspec.field(default_factory=dict)
+    # When each operation's first and last call arrived, in seconds since the reset.
+    first: dict[str, float] = msgspec.field(default_factory=dict)
+    last: dict[str, float] = msgspec.field(default_factory=dict)
     cpu_seconds: float = 0.0  # of the simulator's process, at the time of the snapshot
 
     def total(self, counter: str, exclude: tuple[str, ...] = ()) -> int:
@@ -79,6 +82,7 @@ class Simulator:
         self.sts = Sts(scenario.accounts)
         self.quotas = Quotas(scenario)
         self.stats = Stats()
+        self._epoch = time.perf_counter()
         self._latency = random.Random(scenario.seed)
         self._faults = random.Random(scenario.seed + 1)
 
@@ -102,6 +106,7 @@ class Simulator:
     def reset(self) -> None:
         """Counters cleared, buckets full, random draws from the start: a fresh simulator."""
         self.stats = Stats()
+        self._epoch = time.perf_counter()
         self.quotas.reset()
         self._latency.seed(self.scenario.seed)
         self._faults.seed(self.scenario.seed + 1)
@@ -131,6 +136,9 @@ class Simulator:
             status, out, data = json_error(ApiError("UnknownOperationException", "Not ECR/STS"))
             return web.Response(status=status, headers=out, body=data)
         _add(self.stats.calls, call.operation, 1)
+        since = arrived - self._epoch
+        self.stats.first.setdefault(call.operation, since)
+        self.stats.last[call.operation] = since
         faults = self.scenario.faults
         if faults.reset_rate and self._faults.random() < faults.reset_rate:
             _add(self.stats.faults, "reset", 1)
