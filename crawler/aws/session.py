@@ -92,6 +92,9 @@ async def assume_role(
         extra_args=extra,
     )
     assumed = AioSession()
+    # One loader for all: a new session would read botocore's JSON models again, about a
+    # quarter of a CPU second per account of an organization.
+    assumed.register_component("data_loader", source.get_component("data_loader"))
     # botocore has no public setter for refreshing credentials; this is how its own
     # assume-role provider installs them.
     assumed._credentials = AioDeferredRefreshableCredentials(  # type: ignore[attr-defined]
