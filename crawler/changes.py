@@ -7,7 +7,6 @@ a failed region never looks like deleted images."""
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +14,13 @@ from typing import Any
 
 import msgspec
 
+from crawler.compliance.reader import open_saved
 from crawler.errors import ConfigError
 from crawler.records import Change, Image, Repository, ScanRecord, ScanSummary
 
 RepoKey = tuple[str, str, str]  # account, region, repository
 # Repository fields that are identity or bookkeeping, not settings.
 NOT_SETTINGS = {"scan_id", "account_id", "region", "registry_id", "repository_name", "type"}
-_decoder = msgspec.json.Decoder(ScanRecord)
 
 
 @dataclass
@@ -55,18 +54,10 @@ class State:
 
 
 def read_state(path: str | Path) -> State:
-    """A scan written by the JSON lines sink (.jsonl or .jsonl.gz)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such scan output")
-    opener: Any = gzip.open if path.suffix == ".gz" else open
+    """A saved scan: JSON lines (.jsonl, .jsonl.gz) or a SQLite sink's database."""
     state = State()
-    with opener(path, "rb") as lines:
-        for number, line in enumerate(lines, 1):
-            try:
-                state.add(_decoder.decode(line))
-            except msgspec.DecodeError as exc:
-                raise ConfigError(f"{path}:{number}: not a scan record: {exc}") from None
+    for record in open_saved(str(path)).records:
+        state.add(record)
     if not state.finished:
         raise ConfigError(f"{path}: not a finished scan (no scan_summary, or interrupted)")
     return state

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 from aiobotocore.session import AioSession
+from botocore import xform_name
 
 from crawler.aws.client import CallStats, RegionClient, open_region_client
 from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
@@ -230,5 +231,4 @@ async def _repository(
 
 def _method(action: str) -> str:
     """ecr:DescribeRegistry -> describe_registry"""
-    name = action.split(":", 1)[1]
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return xform_name(action.split(":", 1)[1])
