@@ -26,7 +26,7 @@ from crawler import __version__
 from crawler.aws.errors import translate
 from crawler.aws.session import resolve_regions
 from crawler.changes import ChangeSink, diff, previous_scan, read_state
-from crawler.check import check
+from crawler.permissions import check
 from crawler.compliance import SEVERITIES, Checker, CheckingSink
 from crawler.compliance.command import after_scan, check_saved, list_checks
 from crawler.config import Config, load_config, plaintext_secrets

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from crawler.check import Report
+from crawler.permissions import Report
 from crawler.graph import ScanStats
 from crawler.records import ScanSummary
 
