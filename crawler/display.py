@@ -1,8 +1,10 @@
-"""What a person sees on a terminal: the live progress line, the scan summary, the check table."""
+"""What a person sees on a terminal: the live progress line, the scan summary, the table of
+`ecr-crawler permissions`."""
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import anyio
 from rich.console import Console
@@ -10,9 +12,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from crawler.permissions import Report
-from crawler.graph import ScanStats
-from crawler.records import ScanSummary
+if TYPE_CHECKING:  # each command imports only what it shows
+    from crawler.graph import ScanStats
+    from crawler.permissions import Report
+    from crawler.records import ScanSummary
 
 
 def _line(stats: ScanStats, rate: float) -> Text:
@@ -75,7 +78,7 @@ STATUS_STYLE = {
 }
 
 
-def print_check(report: Report, console: Console) -> None:
+def print_permissions(report: Report, console: Console) -> None:
     table = Table(title=f"account {report.account_id}  {report.principal}", title_justify="left")
     table.add_column("action", no_wrap=True)
     for column in ("region", "needed", "result", "detail"):

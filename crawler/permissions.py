@@ -1,6 +1,6 @@
-"""`ecr-crawler check`: AWS's "test connectivity" steps as one command. Proves the credentials,
-then tries each action the config needs, once, in every configured region, and says exactly
-which IAM actions are missing."""
+"""`ecr-crawler permissions`: AWS's "test connectivity" steps as one command. Proves the
+credentials, then tries each action the config needs, once, in every configured region, and says
+exactly which IAM actions are missing."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from functools import partial
 from typing import Any, Literal
 
 import msgspec
-from aiobotocore.session import AioSession
-from botocore import xform_name
 
-from crawler.aws.client import CallStats, RegionClient, open_region_client
-from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
+from crawler.aws.call import CallStats
+from crawler.aws.client import RegionClient, open_region_client
+from crawler.aws.credentials import Session, new_session, read_credentials
+from crawler.aws.names import method_name
+from crawler.aws.scope import open_scope
 from crawler.config import Config
 from crawler.ecr.images import ALL_IMAGES
-from crawler.ecr.manifests import ACCEPTED_MEDIA_TYPES
 from crawler.errors import (
     AccessDeniedError,
     AwsError,
@@ -24,7 +24,8 @@ from crawler.errors import (
     NotFoundError,
     RegionDisabledError,
 )
-from crawler.policy import REGISTRY_ACTIONS
+from crawler.media_types import ACCEPTED_MEDIA_TYPES
+from crawler.policy import REGISTRY_ACTIONS, ecr_actions
 
 Status = Literal["ok", "denied", "not enabled", "error", "skipped"]
 # botocore's credential provider names, as a person would say them.
@@ -41,6 +42,9 @@ SOURCES = {
     "explicit": "explicit keys",
 }
 LONG_LIVED_SOURCES = {"env", "shared-credentials-file", "config-file", "explicit"}
+IMAGE_ACTIONS = ("ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage")
+# The optional actions that need an image to be tried on.
+ON_AN_IMAGE = ("ecr:ListImageReferrers", "ecr:DescribeImageScanFindings")
 
 
 class Probe(msgspec.Struct, frozen=True):
@@ -72,42 +76,34 @@ class Report(msgspec.Struct, frozen=True):
         }
 
 
-async def check(config: Config, base: AioSession) -> Report:
+async def probe_permissions(config: Config, base: Session | None = None) -> Report:
     """Raises CredentialsError (exit 3) when credentials are missing or rejected."""
-    credentials = await base.get_credentials()
+    base = base or new_session()
+    credentials = await read_credentials(base)
     if credentials is None:
         raise CredentialsError(
             "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or run where a role is available"
         )
-    method = "assume-role" if config.auth.role_arn else (credentials.method or "unknown")
-    regions, _ = await resolve_regions(config, base)
-    home = sts_region(config, base)
-    session = await open_session(config, home, base)
-    identity = await get_identity(session, config, home)
+    method = "assume-role" if config.auth.role_arn else credentials.method
+    scope = await open_scope(config, base, accounts=False)
     warnings = []
-    frozen = await credentials.get_frozen_credentials()
-    access_key = frozen.access_key or ""
-    if credentials.method in LONG_LIVED_SOURCES and access_key.startswith("AKIA"):
+    if credentials.method in LONG_LIVED_SOURCES and credentials.access_key.startswith("AKIA"):
         warnings.append(
-            f"long-lived access keys ({access_key[:4]}... from "
+            f"long-lived access keys ({credentials.access_key[:4]}... from "
             f"{SOURCES.get(credentials.method, credentials.method)}) are in use: where the "
             "crawler runs in AWS or CI, a role (instance, container, or OIDC web identity) "
             "avoids storing keys"
         )
-    probes = [
-        Probe(
-            "sts:GetCallerIdentity",
-            "-",
-            "ok",
-            True,
-            f"{identity.arn} via {SOURCES.get(method, method)}",
-        )
-    ]
+    identity = scope.identity
+    detail = f"{identity.arn} via {SOURCES.get(method, method)}"
+    probes = [Probe("sts:GetCallerIdentity", "-", "ok", True, detail)]
     stats = CallStats()
-    for region in regions:
-        async with open_region_client(session, config, identity.account_id, region, stats) as c:
-            probes += await _region(c, config)
+    for region in scope.regions:
+        async with open_region_client(
+            scope.session, config, identity.account_id, region, stats
+        ) as client:
+            probes += await _region(client, set(ecr_actions(config)))
     missing = sorted({p.action for p in probes if p.status == "denied"})
     return Report(identity.account_id, identity.arn, method, warnings, probes, missing)
 
@@ -148,9 +144,8 @@ class _Prober:
         self.probes.append(Probe(action, self.region, "skipped", required, why))
 
 
-async def _region(client: RegionClient, config: Config) -> list[Probe]:
+async def _region(client: RegionClient, needed: set[str]) -> list[Probe]:
     probe = _Prober(client.region)
-    collect = config.collect
     registry = {"registryId": client.account_id}
     await probe("ecr:GetAuthorizationToken", lambda: client.call("get_authorization_token"))
     listed = await probe(
@@ -158,35 +153,22 @@ async def _region(client: RegionClient, config: Config) -> list[Probe]:
         lambda: client.call("describe_repositories", **registry, maxResults=1),
     )
     repositories = (listed or {}).get("repositories", [])
-    image_actions = ["ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage"]
-    optional = []
-    if collect.referrers:
-        optional.append("ecr:ListImageReferrers")
-    if collect.scan_findings == "full":
-        optional.append("ecr:DescribeImageScanFindings")
-    if collect.policies:
-        optional += ["ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy"]
-    if collect.tags:
-        optional.append("ecr:ListTagsForResource")
-    if not repositories:
-        for action in image_actions + optional:
-            probe.skip(action, action in image_actions, "no repository to try it on")
+    if repositories:
+        await _repository(probe, client, repositories[0], needed)
     else:
-        await _repository(probe, client, repositories[0], optional)
-    if collect.registry:
-        for action in REGISTRY_ACTIONS:
-            await probe(action, partial(client.call, _method(action)), required=False)
-    elif collect.manifests != "off":
-        await probe(
-            "ecr:ListPullTimeUpdateExclusions",
-            lambda: client.call("list_pull_time_update_exclusions"),
-            required=False,
-        )
+        for action in IMAGE_ACTIONS:
+            probe.skip(action, True, "no repository to try it on")
+        for action in _repository_calls(client, {}, None):
+            if action in needed:
+                probe.skip(action, False, "no repository to try it on")
+    for action in REGISTRY_ACTIONS:
+        if action in needed:
+            await probe(action, partial(client.call, method_name(action)), required=False)
     return probe.probes
 
 
 async def _repository(
-    probe: _Prober, client: RegionClient, repository: dict[str, Any], optional: list[str]
+    probe: _Prober, client: RegionClient, repository: dict[str, Any], needed: set[str]
 ) -> None:
     ids = {"registryId": repository["registryId"], "repositoryName": repository["repositoryName"]}
     listed = await probe("ecr:ListImages", lambda: client.call("list_images", **ids, maxResults=1))
@@ -209,26 +191,31 @@ async def _repository(
                 acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
             ),
         )
-    calls = {
+    for action, call in _repository_calls(client, repository, digest).items():
+        if action not in needed:
+            continue
+        if digest is None and action in ON_AN_IMAGE:
+            probe.skip(action, False, "no image to try it on")
+        else:
+            await probe(action, call, required=False)
+
+
+def _repository_calls(
+    client: RegionClient, repository: dict[str, Any], digest: str | None
+) -> dict[str, Callable[[], Awaitable[dict[str, Any]]]]:
+    """The optional per-repository actions, in the order they are tried, each as its call."""
+    ids = {k: repository.get(k) for k in ("registryId", "repositoryName")}
+    image = {"imageDigest": digest}
+    return {
         "ecr:ListImageReferrers": lambda: client.call(
-            "list_image_referrers", **ids, subjectId={"imageDigest": digest}, maxResults=1
+            "list_image_referrers", **ids, subjectId=image, maxResults=1
         ),
         "ecr:DescribeImageScanFindings": lambda: client.call(
-            "describe_image_scan_findings", **ids, imageId={"imageDigest": digest}, maxResults=1
+            "describe_image_scan_findings", **ids, imageId=image, maxResults=1
         ),
         "ecr:GetLifecyclePolicy": lambda: client.call("get_lifecycle_policy", **ids),
         "ecr:GetRepositoryPolicy": lambda: client.call("get_repository_policy", **ids),
         "ecr:ListTagsForResource": lambda: client.call(
-            "list_tags_for_resource", resourceArn=repository["repositoryArn"]
+            "list_tags_for_resource", resourceArn=repository.get("repositoryArn")
         ),
     }
-    for action in optional:
-        if digest is None and action in ("ecr:ListImageReferrers", "ecr:DescribeImageScanFindings"):
-            probe.skip(action, False, "no image to try it on")
-        else:
-            await probe(action, calls[action], required=False)
-
-
-def _method(action: str) -> str:
-    """ecr:DescribeRegistry -> describe_registry"""
-    return xform_name(action.split(":", 1)[1])

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from aiobotocore.session import AioSession
-
-from crawler.aws.accounts import discover_accounts
-from crawler.aws.session import get_identity, open_session, resolve_regions, sts_region
+from crawler.aws.credentials import Session
+from crawler.aws.scope import open_scope
 from crawler.config import Config
 
 
@@ -30,11 +28,7 @@ def in_shard(account_id: str, region: str, shard: str | None) -> bool:
     return shard_of(account_id, region, count) == index
 
 
-async def plan_units(config: Config, base: AioSession) -> list[tuple[str, str]]:
+async def plan_units(config: Config, base: Session | None = None) -> list[tuple[str, str]]:
     """Every (account, region) unit of the scan, discovering accounts but calling no ECR."""
-    regions, _ = await resolve_regions(config, base)
-    home = sts_region(config, base)
-    session = await open_session(config, home, base)
-    identity = await get_identity(session, config, home)
-    targets = await discover_accounts(config, session, home, identity.account_id)
-    return [(t.account_id, region) for t in targets for region in regions]
+    scope = await open_scope(config, base)
+    return [(t.account_id, region) for t in scope.targets for region in scope.regions]

@@ -1,0 +1,147 @@
+"""The argument parser, built from pieces: each command registers itself with `@command` and
+the options it takes; options that several commands share are declared here, once. Nothing
+here imports more than argparse, so `ecr-crawler --help` starts at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from crawler import __version__
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXAMPLES = """\
+examples:
+  ecr-crawler demo
+  ecr-crawler scan --regions us-east-1,eu-west-1 --sink jsonl:inventory.jsonl
+  ecr-crawler scan --regions all --sink - | jq -r 'select(.type=="image") | .image_uri'
+  ecr-crawler scan -c config.yaml --log-format json 2> scan.log
+
+exit codes: 0 complete, 1 completed with errors, 2 bad usage or config,
+            3 credentials missing or rejected, 4 findings at or above --fail-on,
+            130 interrupted
+"""
+
+# Commands that were renamed: their old name is refused with the new one.
+RENAMED = {
+    "check": "'check' is now 'permissions' (the IAM probe); for compliance checks use 'checks'"
+}
+
+Run = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One argument of a command, as argparse's `add_argument` takes it."""
+
+    flags: tuple[str, ...]
+    settings: dict[str, Any]
+
+
+def option(*flags: str, **settings: Any) -> Option:
+    return Option(flags, settings)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    run: Run
+    help: str
+    description: str
+    epilog: str | None = None
+    options: Sequence[Option] = field(default_factory=tuple)
+
+
+# Filled by `@command`, in the order `--help` lists them; also the dispatch table.
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str,
+    *,
+    help: str,
+    description: str | None = None,
+    epilog: str | None = None,
+    options: Sequence[Option] = (),
+) -> Callable[[Run], Run]:
+    """Register the decorated function as the command `name`, run with the parsed arguments
+    and returning the exit code."""
+
+    def register(run: Run) -> Run:
+        COMMANDS[name] = Command(name, run, help, description or help, epilog, options)
+        return run
+
+    return register
+
+
+def severity(text: str) -> str:
+    """--fail-on's value; the compliance package is imported only when the flag is given."""
+    from crawler.compliance import SEVERITIES
+
+    if text.upper() not in SEVERITIES:
+        choices = ", ".join(SEVERITIES)
+        raise argparse.ArgumentTypeError(f"invalid choice: '{text}' (choose from {choices})")
+    return text.upper()
+
+
+CONFIG = option("-c", "--config", metavar="PATH", help="YAML config (see config.yaml)")
+REGIONS = option(
+    "--regions", metavar="LIST", help="comma-separated regions, or 'all' (ECR's regions)"
+)
+FAIL_ON = option(
+    "--fail-on",
+    type=severity,
+    metavar="SEVERITY",
+    help="exit 4 when an unsuppressed finding at or above SEVERITY (CRITICAL, HIGH, MEDIUM, "
+    "LOW, INFORMATIONAL) remains",
+)
+# Where a scan's records and logs go: `scan` and `demo`.
+OUTPUT = (
+    option(
+        "--sink",
+        metavar="URI",
+        help="'-' (stdout, default), jsonl:PATH[.gz], sqlite:PATH, "
+        "postgresql://USER@HOST:PORT/DB, parquet:DIR (docs/sinks.md)",
+    ),
+    option("--log-format", choices=["auto", "console", "json"]),
+    option("--log-level", choices=["debug", "info", "warning", "error"]),
+    option("-q", "--quiet", action="store_true", help="only errors on stderr, no progress display"),
+    option(
+        "--summary-json", metavar="PATH", help="also write the scan_summary record here, for CI"
+    ),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments of one of the `COMMANDS`; bad usage exits 2 with one line."""
+    parser = _Parser(
+        prog="ecr-crawler",
+        description="Inventory every repository and image of AWS ECR, as typed records.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ecr-crawler {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for spec in COMMANDS.values():
+        sub = commands.add_parser(
+            spec.name,
+            help=spec.help,
+            description=spec.description,
+            epilog=spec.epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for each in spec.options:
+            sub.add_argument(*each.flags, **each.settings)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in RENAMED:
+        parser.error(RENAMED[argv[0]])
+    return parser.parse_args(argv)
