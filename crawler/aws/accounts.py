@@ -9,11 +9,8 @@ from typing import Any
 
 import msgspec
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError, ClientError
 
-from crawler.aws.errors import translate
-from crawler.aws.retry import retrying
-from crawler.aws.session import client_config
+from crawler.aws.call import Caller, open_client
 from crawler.config import Config
 from crawler.errors import AwsError, CrawlerError, ThrottledError
 
@@ -71,37 +68,24 @@ async def _organization_accounts(
     config: Config, session: AioSession, region: str
 ) -> AsyncIterator[dict[str, Any]]:
     assert config.organization is not None
-    async with session.create_client(
-        "organizations",
-        region_name=region,
-        endpoint_url=config.endpoint_url,
-        config=client_config(config),
-    ) as client:
-
-        async def pages(operation: str, field: str, **params: Any) -> AsyncIterator[Any]:
-            while True:
-                async for attempt in retrying(config.retry, on=ThrottledError):
-                    with attempt:
-                        try:
-                            page = await getattr(client, operation)(**params)
-                        except (ClientError, BotoCoreError) as exc:
-                            raise translate(exc, operation) from None
-                for item in page.get(field, []):
-                    yield item
-                if not page.get("NextToken"):
-                    return
-                params["NextToken"] = page["NextToken"]
-
+    async with open_client(session, "organizations", region, config) as client:
+        # Only throttling is retried, as for STS: a denial should be reported at once.
+        pages = Caller(client, config, retry_on=ThrottledError).pages
         if not config.organization.ous:
-            async for account in pages("list_accounts", "Accounts"):
+            async for account in pages("list_accounts", "Accounts", token="NextToken"):
                 yield account
             return
         parents = list(config.organization.ous)
         while parents:  # an OU covers its child OUs too
             parent = parents.pop()
-            async for account in pages("list_accounts_for_parent", "Accounts", ParentId=parent):
+            async for account in pages(
+                "list_accounts_for_parent", "Accounts", token="NextToken", ParentId=parent
+            ):
                 yield account
             async for child in pages(
-                "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent
+                "list_organizational_units_for_parent",
+                "OrganizationalUnits",
+                token="NextToken",
+                ParentId=parent,
             ):
                 parents.append(child["Id"])

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import msgspec
-from aiobotocore.config import AioConfig
 from aiobotocore.credentials import (
     AioAssumeRoleCredentialFetcher,
     AioDeferredRefreshableCredentials,
 )
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, NoCredentialsError
+from botocore.utils import parse_timestamp as botocore_timestamp
 
-from crawler import __version__
+from crawler.aws.call import Caller, client_config, open_client
 from crawler.aws.errors import translate
-from crawler.aws.retry import retrying
 from crawler.config import REGION_PATTERN, Config
 from crawler.errors import (
     AwsError,
@@ -35,23 +35,13 @@ class Identity(msgspec.Struct, frozen=True):
     arn: str
 
 
-def client_config(config: Config, pool_size: int = 10) -> AioConfig:
-    """Client settings shared by every client; retries are ours (tenacity), not botocore's."""
-    return AioConfig(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=config.timeouts.connect_seconds,
-        read_timeout=config.timeouts.read_seconds,
-        max_pool_connections=pool_size,
-        user_agent_appid=f"ecr-crawler/{__version__}",
-    )
-
-
 async def open_session(
     config: Config, region: str, session: AioSession | None = None
 ) -> AioSession:
     """A session on the standard chain (or `session`, as given), switched to `auth.role_arn`
     with refreshing credentials when configured. `region` is where STS is called."""
     session = session or AioSession()
+    fast_timestamps(session)
     auth = config.auth
     if auth.role_arn is None:
         return session
@@ -94,7 +84,8 @@ async def assume_role(
     assumed = AioSession()
     # One loader for all: a new session would read botocore's JSON models again, about a
     # quarter of a CPU second per account of an organization.
-    assumed.register_component("data_loader", source.get_component("data_loader"))
+    for component in ("data_loader", "response_parser_factory"):
+        assumed.register_component(component, source.get_component(component))
     # botocore has no public setter for refreshing credentials; this is how its own
     # assume-role provider installs them.
     assumed._credentials = AioDeferredRefreshableCredentials(  # type: ignore[attr-defined]
@@ -108,34 +99,32 @@ async def get_identity(
 ) -> Identity:
     """sts:GetCallerIdentity, once: proves the credentials (and the assumed `role_arn`, by
     default auth.role_arn) and gives the account id."""
-    try:
-        return await _caller_identity(session, config, region, role_arn)
-    except BotoCoreError as exc:  # the client could not be made: bad AWS configuration
-        raise _identity_error(translate(exc, "GetCallerIdentity"), role_arn) from None
-    except ValueError as exc:  # botocore's "Invalid endpoint: ..."
-        raise ConfigError(
-            f"{exc}: endpoint_url, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS must be URLs "
-            "such as https://sts.us-east-1.amazonaws.com"
-        ) from None
-
-
-async def _caller_identity(
-    session: AioSession, config: Config, region: str, role_arn: str | None
-) -> Identity:
     role_arn = role_arn or config.auth.role_arn
-    async with session.create_client(
-        "sts", region_name=region, endpoint_url=config.endpoint_url, config=client_config(config)
-    ) as sts:
-        # Only throttling is retried: many CI jobs may start at once, while an unreachable
-        # endpoint or bad credentials at the start should be reported at once.
-        async for attempt in retrying(config.retry, on=ThrottledError):
-            with attempt:
-                try:
-                    reply = await sts.get_caller_identity()
-                except (ClientError, BotoCoreError) as exc:
-                    error = translate(exc, "GetCallerIdentity")
-                    raise _identity_error(error, role_arn) from None
+    try:
+        async with open_client(session, "sts", region, config) as sts:
+            # Only throttling is retried: many CI jobs may start at once, while an
+            # unreachable endpoint or bad credentials at the start should be reported at once.
+            reply = await Caller(sts, config, retry_on=ThrottledError).call("get_caller_identity")
+    except CrawlerError as exc:
+        raise _identity_error(exc, role_arn) from None
     return Identity(account_id=reply["Account"], arn=reply["Arn"])
+
+
+def fast_timestamps(session: AioSession) -> None:
+    """botocore turns each epoch timestamp into local time through dateutil's tzlocal, about
+    50 us apiece and most of the cost of a page; records want UTC anyway. Set once per
+    session (assumed-role sessions share the component)."""
+    session.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """AWS's timestamps as aware UTC datetimes: epoch seconds (JSON protocols) the fast way,
+    anything else (ISO 8601 strings) through botocore."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return botocore_timestamp(value).astimezone(UTC)
 
 
 def _identity_error(error: Exception, role_arn: str | None) -> Exception:

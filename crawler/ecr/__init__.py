@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.aws.client import RegionClient
-from crawler.errors import AwsError, NotFoundError
+from crawler.errors import AccessDeniedError, AwsError, NotFoundError
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -29,15 +29,39 @@ def snake_keys(value: Any) -> Any:
     return value
 
 
-async def optional_call(
-    client: RegionClient, failures: list[AwsError], operation: str, **params: Any
-) -> dict[str, Any] | None:
-    """A call whose failure must not fail the scan: the answer, {} when what it reads does not
-    exist ("not found" is data), or None after adding the error to `failures`."""
-    try:
-        return await client.call(operation, **params)
-    except NotFoundError:
-        return {}
-    except AwsError as exc:
-        failures.append(exc)
-        return None
+class Optional:
+    """The optional calls of one registry or repository, whose failure must not fail the scan:
+    "not found" answers {} (it is data), any other failure answers None and is kept in
+    `errors` for the stage to yield as an error record. An operation denied once is not asked
+    again: asking for every image would only repeat the denial."""
+
+    def __init__(self, client: RegionClient) -> None:
+        self.client = client
+        self.errors: list[AwsError] = []
+
+    def denied(self, operation: str) -> bool:
+        api = self.client.api_names.get(operation, operation)
+        return any(isinstance(e, AccessDeniedError) and e.operation == api for e in self.errors)
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any] | None:
+        if self.denied(operation):
+            return None
+        try:
+            return await self.client.call(operation, **params)
+        except NotFoundError:
+            return {}
+        except AwsError as exc:
+            self.errors.append(exc)
+            return None
+
+    async def pages(self, operation: str, field: str, **params: Any) -> list[Any] | None:
+        """The items of every page, or None when a page failed."""
+        items: list[Any] = []
+        while True:
+            page = await self.call(operation, **params)
+            if page is None:
+                return None
+            items += page.get(field, [])
+            if not page.get("nextToken"):
+                return items
+            params["nextToken"] = page["nextToken"]

@@ -54,13 +54,13 @@ class _Page(msgspec.Struct, rename="camel"):
 
 
 # strict=False: AWS's JSON timestamps are epoch seconds, which msgspec turns into UTC datetimes.
-_DECODER = msgspec.json.Decoder(_Page, strict=False)
+# Pages are decoded straight into typed structs, bypassing botocore's parser (the scan's hot
+# spot): the client is built with these decoders (crawler.aws.client.open_region_client).
+DECODERS = {"describe_images": msgspec.json.Decoder(_Page, strict=False)}
 
 
 async def list_images(client: RegionClient, repository: Repository) -> AsyncIterator[list[Image]]:
-    """Each page's images as one list: the crawl sends pages, not single records. Pages are
-    decoded straight into typed structs, bypassing botocore's parser (the scan's hot spot)."""
-    client.decode_with("describe_images", _DECODER)
+    """Each page's images as one list: the crawl sends pages, not single records."""
     params: dict[str, Any] = {
         "registryId": repository.registry_id,
         "repositoryName": repository.repository_name,

@@ -11,15 +11,11 @@ import msgspec
 
 from crawler.aws.client import RegionClient
 from crawler.cache import ManifestCache
+from crawler.ecr import Optional
 from crawler.errors import AwsError
+from crawler.media_types import ACCEPTED_MEDIA_TYPES, INDEX_TYPES
 from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-ACCEPTED_MEDIA_TYPES = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX]
-INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 BATCH = 100
 REFERRERS_PAGE = 50
 # (media type, manifest text) by digest
@@ -29,11 +25,12 @@ Manifests = dict[str, tuple[str, str]]
 class ManifestSource:
     """Manifests by digest: from the cache when allowed, else one BatchGetImage per 100."""
 
-    def __init__(self, client: RegionClient, cache: ManifestCache, refetch: bool) -> None:
-        self._client = client
+    def __init__(self, optional: Optional, cache: ManifestCache, refetch: bool) -> None:
+        self._client = optional.client
+        # A failed image is an optional error of its repository.
+        self._errors = optional.errors
         self._cache = cache
         self._refetch = refetch
-        self.failures: list[AwsError] = []
 
     async def get(
         self, registry_id: str, repository: str, digests: list[str]
@@ -60,7 +57,7 @@ class ManifestSource:
         for failure in reply.get("failures", []):
             # ImageNotFound: deleted since DescribeImages listed it, which is no failure.
             if failure.get("failureCode") != "ImageNotFound":
-                self.failures.append(
+                self._errors.append(
                     AwsError(
                         "BatchGetImage",
                         str(failure.get("failureCode")),

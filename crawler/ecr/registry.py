@@ -12,10 +12,8 @@ from typing import Any
 
 import msgspec
 
-from crawler.aws.client import RegionClient
 from crawler.config import Collect
-from crawler.ecr import optional_call, snake_keys
-from crawler.errors import AwsError
+from crawler.ecr import Optional, snake_keys
 from crawler.records import Registry, Repository
 
 
@@ -26,36 +24,17 @@ def role_arn(principal: str) -> str:
     return f"arn:{match[1]}:iam::{match[2]}:role/{match[3]}" if match else principal
 
 
-async def _all_pages(
-    client: RegionClient, failures: list[AwsError], operation: str, field: str, **params: Any
-) -> list[Any] | None:
-    items: list[Any] = []
-    while True:
-        page = await optional_call(client, failures, operation, **params)
-        if page is None:
-            return None
-        items += page.get(field, [])
-        if not page.get("nextToken"):
-            return items
-        params["nextToken"] = page["nextToken"]
+async def pull_time_exclusions(optional: Optional) -> list[str] | None:
+    return await optional.pages("list_pull_time_update_exclusions", "pullTimeUpdateExclusions")
 
 
-async def pull_time_exclusions(client: RegionClient, failures: list[AwsError]) -> list[str] | None:
-    return await _all_pages(
-        client, failures, "list_pull_time_update_exclusions", "pullTimeUpdateExclusions"
-    )
-
-
-async def describe_registry(
-    client: RegionClient, scan_id: str, principal: str, failures: list[AwsError]
-) -> Registry:
-    registry = await optional_call(client, failures, "describe_registry")
-    scanning = await optional_call(client, failures, "get_registry_scanning_configuration")
-    policy = await optional_call(client, failures, "get_registry_policy")
-    rules = await _all_pages(
-        client, failures, "describe_pull_through_cache_rules", "pullThroughCacheRules"
-    )
-    exclusions = await pull_time_exclusions(client, failures)
+async def describe_registry(optional: Optional, scan_id: str, principal: str) -> Registry:
+    client = optional.client
+    registry = await optional.call("describe_registry")
+    scanning = await optional.call("get_registry_scanning_configuration")
+    policy = await optional.call("get_registry_policy")
+    rules = await optional.pages("describe_pull_through_cache_rules", "pullThroughCacheRules")
+    exclusions = await pull_time_exclusions(optional)
     return Registry(
         scan_id=scan_id,
         account_id=client.account_id,
@@ -76,21 +55,17 @@ async def describe_registry(
     )
 
 
-async def with_settings(
-    client: RegionClient, repository: Repository, collect: Collect, failures: list[AwsError]
-) -> Repository:
+async def with_settings(optional: Optional, repository: Repository, collect: Collect) -> Repository:
     """The repository record with its policies and tags, as far as they are readable."""
     ids = {"registryId": repository.registry_id, "repositoryName": repository.repository_name}
     changes: dict[str, Any] = {}
     if collect.policies:
-        lifecycle = await optional_call(client, failures, "get_lifecycle_policy", **ids)
+        lifecycle = await optional.call("get_lifecycle_policy", **ids)
         changes["lifecycle_policy"] = _policy(lifecycle, "lifecyclePolicyText")
-        policy = await optional_call(client, failures, "get_repository_policy", **ids)
+        policy = await optional.call("get_repository_policy", **ids)
         changes["repository_policy"] = _policy(policy, "policyText")
     if collect.tags and repository.repository_arn:
-        tags = await optional_call(
-            client, failures, "list_tags_for_resource", resourceArn=repository.repository_arn
-        )
+        tags = await optional.call("list_tags_for_resource", resourceArn=repository.repository_arn)
         changes["tags"] = (
             None if tags is None else {t["Key"]: t.get("Value", "") for t in tags.get("tags", [])}
         )

@@ -19,14 +19,8 @@ PAGE_SIZE = 1000
 
 async def list_repositories(client: RegionClient, scan_id: str) -> AsyncIterator[Repository]:
     params: dict[str, Any] = {"registryId": client.account_id, "maxResults": PAGE_SIZE}
-    while True:
-        page = await client.call("describe_repositories", **params)
-        for item in page.get("repositories", []):
-            yield to_repository(item, scan_id, client.account_id, client.region)
-        # The token is passed by hand so that a retried page resumes exactly here.
-        if not page.get("nextToken"):
-            return
-        params["nextToken"] = page["nextToken"]
+    async for item in client.pages("describe_repositories", "repositories", **params):
+        yield to_repository(item, scan_id, client.account_id, client.region)
 
 
 def to_repository(item: dict[str, Any], scan_id: str, account_id: str, region: str) -> Repository:

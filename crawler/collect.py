@@ -1,0 +1,199 @@
+"""What a scan collects, chosen once from `collect:`: the stages run for each repository and for
+each registry (account-region). Each stage is an async generator of record pages; what an
+optional call could not read is yielded as an `error` record (optional: true) with the rest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import msgspec
+import structlog
+
+from crawler.aws.client import RegionClient
+from crawler.cache import ManifestCache
+from crawler.config import Config
+from crawler.ecr import Optional
+from crawler.ecr.findings import is_scanned, list_findings
+from crawler.ecr.images import list_images
+from crawler.ecr.manifests import ManifestSource, children_of, list_referrers, parse_manifest
+from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
+from crawler.errors import AccessDeniedError, AwsError
+from crawler.media_types import INDEX_TYPES
+from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
+
+log = structlog.get_logger(__name__)
+
+Page = Sequence[ScanRecord]
+RepositoryStage = Callable[[RegionClient, Repository], AsyncIterator[Page]]
+# Records per page when a repository's images are sent at once.
+PAGE = 1000
+
+
+class Collection:
+    """The stages of one scan. `repository_stages` run in order for each repository."""
+
+    def __init__(self, config: Config, scan_id: str, cache: ManifestCache | None) -> None:
+        self.scan_id = scan_id
+        self._collect = collect = config.collect
+        self._since = config.since
+        self._cache = cache
+        self.repository_stages: list[RepositoryStage] = [
+            self.repository_with_settings if collect.policies or collect.tags else self.repository,
+            self.images if collect.manifests == "off" else self.images_with_manifests,
+        ]
+
+    async def repository(self, client: RegionClient, repository: Repository) -> AsyncIterator[Page]:
+        yield [repository]
+
+    async def repository_with_settings(
+        self, client: RegionClient, repository: Repository
+    ) -> AsyncIterator[Page]:
+        optional = Optional(client)
+        yield [await with_settings(optional, repository, self._collect)]
+        yield self.errors(optional, repository.repository_name)
+
+    async def images(self, client: RegionClient, repository: Repository) -> AsyncIterator[Page]:
+        """Page by page: DescribeImages, then each page's scan findings."""
+        optional = Optional(client)
+        async for page in list_images(client, repository):
+            images = self._recent(page)
+            yield images
+            async for findings in self._findings(optional, images):
+                yield findings
+        yield self.errors(optional, repository.repository_name)
+
+    async def images_with_manifests(
+        self, client: RegionClient, repository: Repository
+    ) -> AsyncIterator[Page]:
+        """The whole repository first: DescribeImages reports lastRecordedPullTime as it was
+        before BatchGetImage, and index manifests tell the children's parents."""
+        assert self._cache is not None
+        optional = Optional(client)
+        images = [i async for page in list_images(client, repository) for i in self._recent(page)]
+        source = ManifestSource(optional, self._cache, self._collect.manifests == "all")
+        ids = (repository.registry_id, repository.repository_name)
+        indexes = [i.image_digest for i in images if i.image_manifest_media_type in INDEX_TYPES]
+        parents: dict[str, list[str]] = {}
+        async for batch in source.get(*ids, indexes):
+            for digest, (media_type, text) in batch.items():
+                for child in children_of(media_type, text):
+                    parents.setdefault(child, []).append(digest)
+            yield await self._manifests(optional, repository, batch)
+        for start in range(0, len(images), PAGE):
+            yield [
+                msgspec.structs.replace(i, index_digests=sorted(parents.get(i.image_digest, ())))
+                for i in images[start : start + PAGE]
+            ]
+        others = [i.image_digest for i in images if i.image_manifest_media_type not in INDEX_TYPES]
+        async for batch in source.get(*ids, others):
+            yield await self._manifests(optional, repository, batch)
+        async for findings in self._findings(optional, images):
+            yield findings
+        yield self.errors(optional, repository.repository_name)
+
+    async def registry(self, client: RegionClient, principal: str) -> AsyncIterator[Page]:
+        """The registry record, and a warning when BatchGetImage will update pull times."""
+        optional = Optional(client)
+        exclusions = None
+        if self._collect.registry:
+            registry = await describe_registry(optional, self.scan_id, principal)
+            yield [registry]
+            yield self.errors(optional)
+            exclusions = registry.pull_time_update_exclusions
+        elif self._collect.manifests != "off":
+            # Only a warning hangs on this call, so its denial is no error record.
+            exclusions = await pull_time_exclusions(optional)
+        if self._collect.manifests != "off":
+            _warn_pull_times(client, role_arn(principal), exclusions)
+
+    async def _manifests(
+        self, optional: Optional, repository: Repository, manifests: dict[str, tuple[str, str]]
+    ) -> list[ImageManifest]:
+        client = optional.client
+        records = []
+        for digest, (media_type, text) in manifests.items():
+            referrers = None
+            if self._collect.referrers and not optional.denied("list_image_referrers"):
+                try:
+                    referrers = await list_referrers(
+                        client, repository.registry_id, repository.repository_name, digest
+                    )
+                except AwsError as exc:
+                    optional.errors.append(exc)
+            scope = {
+                "scan_id": self.scan_id,
+                "account_id": client.account_id,
+                "region": client.region,
+                "registry_id": repository.registry_id,
+                "repository_name": repository.repository_name,
+                "image_digest": digest,
+            }
+            records.append(parse_manifest(text, media_type, scope=scope, referrers=referrers))
+        return records
+
+    async def _findings(self, optional: Optional, images: list[Image]) -> AsyncIterator[Page]:
+        if self._collect.scan_findings != "full":
+            return
+        for image in images:
+            if not is_scanned(image) or optional.denied("describe_image_scan_findings"):
+                continue
+            try:
+                async for page in list_findings(optional.client, image):
+                    yield page
+            except AwsError as exc:
+                optional.errors.append(exc)
+
+    def _recent(self, images: list[Image]) -> list[Image]:
+        """With `since`: only the images pushed since then."""
+        since = self._since
+        if since is None:
+            return images
+        return [i for i in images if i.image_pushed_at is None or i.image_pushed_at >= since]
+
+    def errors(self, optional: Optional, repository: str | None = None) -> list[Error]:
+        client = optional.client
+        return [
+            error_record(exc, self.scan_id, client.account_id, client.region, repository, True)
+            for exc in optional.errors
+        ]
+
+
+def error_record(
+    exc: AwsError,
+    scan_id: str,
+    account_id: str,
+    region: str,
+    repository: str | None = None,
+    optional: bool = False,
+) -> Error:
+    """What could not be collected, as a record (logged once, here)."""
+    message = exc.message
+    if optional and isinstance(exc, AccessDeniedError):
+        message += f" (add ecr:{exc.operation} to the crawler's IAM policy)"
+    log.error("could not collect", operation=exc.operation, error=exc.code, message=message)
+    return Error(
+        scan_id=scan_id,
+        account_id=account_id,
+        region=region,
+        repository_name=repository,
+        operation=exc.operation,
+        error_code=exc.code,
+        message=message,
+        optional=optional,
+    )
+
+
+def _warn_pull_times(client: RegionClient, principal: str, exclusions: list[str] | None) -> None:
+    if exclusions is None:
+        log.warning(
+            "cannot tell whether BatchGetImage updates pull times: "
+            "ecr:ListPullTimeUpdateExclusions failed",
+            principal=principal,
+        )
+    elif principal not in exclusions:
+        log.warning(
+            "BatchGetImage by the crawler updates each image's lastRecordedPullTime, which "
+            "lifecycle rules read; exclude the crawler with: aws ecr "
+            f"register-pull-time-update-exclusion --principal-arn {principal} "
+            f"--region {client.region} (or set collect.manifests: off)",
+        )
