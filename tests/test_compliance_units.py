@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from crawler.compliance import RULES, Checker, open_saved, run_checks
-from crawler.compliance.checks import wildcard
-from crawler.compliance.policy import grants
+from crawler.compliance.checks.scanning import wildcard
+from crawler.compliance.grants import grants
 from crawler.config import Compliance, load_config
 from crawler.errors import ConfigError
 from crawler.records import (

@@ -7,8 +7,9 @@
       -> table / JSON / SARIF 2.1.0 / HTML (formats, html)
 
 `ecr-crawler scan --checks` wraps the sink in a `CheckingSink`, which writes the findings just
-before the summary; `ecr-crawler checks INPUT` reads a saved scan (`open_saved`). The checks
-are listed in `RULES` and docs/compliance.md.
+before the summary; `ecr-crawler checks INPUT` reads a saved scan (`open_saved`). Each check
+registers itself with its rule (`crawler.compliance.checks`); `RULES` lists them, and so does
+docs/compliance.md.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from crawler.compliance.checker import EXIT_FINDINGS, Checker, Outcome, Report
+from crawler.compliance.checks import RULES
 from crawler.compliance.reader import Saved, open_saved
-from crawler.compliance.rules import RULES, SEVERITIES, Rule
+from crawler.compliance.rules import SEVERITIES, Rule
 from crawler.compliance.sink import CheckingSink
 from crawler.config import Compliance
 from crawler.records import ScanRecord

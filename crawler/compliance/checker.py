@@ -15,9 +15,9 @@ from fnmatch import fnmatchcase
 
 import msgspec
 
-from crawler.compliance.checks import CHECKS, Context
+from crawler.compliance.checks import CHECKS, RULES, Context
 from crawler.compliance.inventory import Inventory
-from crawler.compliance.rules import BY_ID, RULES, SEVERITIES, Rule, at_least
+from crawler.compliance.rules import SEVERITIES, Rule, at_least
 from crawler.config import Compliance, Suppression
 from crawler.errors import ConfigError
 from crawler.records import Finding, ScanRecord, Severity, Suppressed
@@ -117,12 +117,12 @@ def select(settings: Compliance) -> tuple[list[Rule], list[str]]:
     chosen = [r.id for r in RULES] if settings.checks == "all" else list(settings.checks)
     for key, ids in (("checks", chosen), ("skip_checks", settings.skip_checks)):
         for check_id in ids:
-            if check_id not in BY_ID:
-                hint = difflib.get_close_matches(check_id, list(BY_ID), n=1)
+            if check_id not in CHECKS:
+                hint = difflib.get_close_matches(check_id, list(CHECKS), n=1)
                 also = f" (did you mean '{hint[0]}'?)" if hint else " (ecr-crawler checks --list)"
                 raise ConfigError(f"compliance.{key}: unknown check '{check_id}'{also}")
     for suppression in settings.suppressions:
-        if suppression.check != "*" and not any(fnmatchcase(i, suppression.check) for i in BY_ID):
+        if suppression.check != "*" and not any(fnmatchcase(i, suppression.check) for i in CHECKS):
             raise ConfigError(
                 f"compliance.suppressions: unknown check '{suppression.check}' "
                 "(ecr-crawler checks --list)"
@@ -166,7 +166,7 @@ class Checker:
         uses = Counter[int]()
         outcomes = []
         for rule in self.rules:
-            result = CHECKS[rule.id](inv, ctx)
+            result = CHECKS[rule.id].run(inv, ctx)
             findings = tuple(self._suppress(f, uses) for f in result.findings)
             outcomes.append(
                 Outcome(

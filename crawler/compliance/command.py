@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from crawler.compliance.checker import Checker, Report, select
+from crawler.compliance.checks import RULES
 from crawler.compliance.formats import print_table, severity_line, to_json, to_sarif
 from crawler.compliance.html import to_html
 from crawler.compliance.reader import open_saved
-from crawler.compliance.rules import RULES
 from crawler.config import Compliance
 from crawler.errors import ConfigError
 

@@ -9,13 +9,20 @@ Image records are never kept.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from crawler.compliance.ecr_settings import (
+    LifecyclePolicy,
+    PullThroughCacheRule,
+    ScanningConfiguration,
+    decode,
+)
 from crawler.compliance.rules import RANK, at_least
 from crawler.config import Compliance
 from crawler.ecr.findings import SCANNED
-from crawler.ecr.manifests import INDEX_TYPES
+from crawler.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
 from crawler.records import (
     Image,
     ImageManifest,
@@ -29,14 +36,6 @@ EXAMPLES = 5
 # Scans that ended without a usable result. SCAN_ELIGIBILITY_EXPIRED is by design (enhanced
 # scanning stops rescanning old images) and IN_PROGRESS / PENDING are not finished yet.
 FAILED_SCANS = frozenset({"FAILED", "UNSUPPORTED_IMAGE", "FINDINGS_UNAVAILABLE", "LIMIT_EXCEEDED"})
-# The config media types of container images; anything else (Helm charts, signatures, SBOMs)
-# is an artifact that no vulnerability scanner reads.
-IMAGE_CONFIGS = frozenset(
-    {
-        "application/vnd.docker.container.image.v1+json",
-        "application/vnd.oci.image.config.v1+json",
-    }
-)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -86,6 +85,7 @@ class ImageRef:
 class RepoState:
     key: RepoKey
     repository: Repository | None = None
+    lifecycle: LifecyclePolicy | None = None
     images: int = 0
     vulnerable: Tally = field(default_factory=Tally)
     by_worst: Counter[str] = field(default_factory=Counter)
@@ -110,6 +110,8 @@ class RepoState:
 @dataclass
 class UnitState:
     registry: Registry | None = None
+    scanning: ScanningConfiguration | None = None
+    cache_rules: list[PullThroughCacheRule] | None = None
     manifests_read: bool = False
     host: str | None = None
     registry_id: str | None = None
@@ -155,6 +157,22 @@ class Inventory:
         self.accounts.add(account)
         return self.units.setdefault((account, region), UnitState())
 
+    def repositories(self) -> Iterator[RepoState]:
+        """Every repository a record named (its own, or its images'), in name order."""
+        for key in sorted(self.repos):
+            yield self.repos[key]
+
+    def described(self) -> Iterator[tuple[RepoState, Repository]]:
+        """The repositories whose own record the scan holds, with it, in name order."""
+        for repo in self.repositories():
+            if repo.repository is not None:
+                yield repo, repo.repository
+
+    def registries(self) -> Iterator[tuple[Unit, UnitState]]:
+        """Every account-region, in order."""
+        for unit in sorted(self.units):
+            yield unit, self.units[unit]
+
     def observe(self, record: ScanRecord) -> None:
         self.scan_id = self.scan_id or record.scan_id
         if isinstance(record, Image):
@@ -164,7 +182,9 @@ class Inventory:
             unit.registry_id = unit.registry_id or record.registry_id
             if record.repository_uri and unit.host is None:
                 unit.host = record.repository_uri.split("/", 1)[0]
-            self.repo(record.account_id, record.region, record.repository_name).repository = record
+            repo = self.repo(record.account_id, record.region, record.repository_name)
+            repo.repository = record
+            repo.lifecycle = decode(record.lifecycle_policy, LifecyclePolicy)
         elif isinstance(record, ImageManifest):
             self.unit(record.account_id, record.region).manifests_read = True
             if record.children:
@@ -176,6 +196,8 @@ class Inventory:
             unit = self.unit(record.account_id, record.region)
             unit.registry = record
             unit.registry_id = record.registry_id
+            unit.scanning = decode(record.scanning_configuration, ScanningConfiguration)
+            unit.cache_rules = decode(record.pull_through_cache_rules, list[PullThroughCacheRule])
         elif isinstance(record, ScanSummary):
             self.summary = record
             self.accounts.update(record.accounts)
@@ -221,7 +243,8 @@ class Inventory:
             repo.latest = ref
         if not image.index_digests and (repo.newest is None or ref.order() > repo.newest.order()):
             repo.newest = ref
-        if not is_index and image.artifact_media_type in (None, *IMAGE_CONFIGS):
+        # No scanner reads an artifact (Helm chart, signature, SBOM): only images count.
+        if not is_index and image.artifact_media_type in (None, *IMAGE_CONFIG_TYPES):
             status = image.image_scan_status.status if image.image_scan_status else None
             if status is None:
                 repo.never_scanned.add(image)

@@ -1,0 +1,107 @@
+"""Checks that count a repository's images by what happened to them: never scanned, scan
+failed, not pulled for long, left untagged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crawler.compliance.checks.base import Context, Result, check
+from crawler.compliance.inventory import Inventory, RepoState, Tally
+
+
+def _tallied(
+    inv: Inventory,
+    ctx: Context,
+    out: Result,
+    pick: Callable[[RepoState], Tally],
+    describe: str,
+    extra: Callable[[RepoState], dict[str, Any]] = lambda repo: {},
+) -> None:
+    """A finding for each repository with images in the category `pick` returns; `describe`
+    is formatted with the count (`n`) and the compliance settings."""
+    for repo, tally in out.judged(inv.repositories(), pick):
+        if tally.count:
+            message = describe.format(n=tally.count, settings=ctx.settings)
+            details = {"images": tally.count, "bytes": tally.bytes, "examples": tally.examples}
+            out.on_repository(
+                repo, f"{message} ({tally.bytes / 1e6:,.1f} MB)", details | extra(repo)
+            )
+
+
+@check(
+    "images-never-scanned",
+    severity="MEDIUM",
+    title="Images never scanned",
+    rationale="An image without a scan result has unknown vulnerabilities.",
+    remediation="Scan them (aws ecr start-image-scan --repository-name NAME --image-id "
+    "imageDigest=DIGEST) and turn on scanning on push for the repository.",
+    resource_type="repository",
+)
+def never_scanned(inv: Inventory, ctx: Context, out: Result) -> None:
+    _tallied(inv, ctx, out, lambda r: r.never_scanned, "{n} images never scanned")
+
+
+@check(
+    "image-scan-failed",
+    severity="MEDIUM",
+    title="Image scans failed",
+    rationale="A failed or unsupported scan leaves the image's vulnerabilities unknown "
+    "while it looks scanned.",
+    remediation="Read the scan status description: UNSUPPORTED_IMAGE means basic scanning "
+    "does not know the base OS (enhanced scanning may); otherwise start the scan again.",
+    resource_type="repository",
+)
+def scan_failed(inv: Inventory, ctx: Context, out: Result) -> None:
+    _tallied(
+        inv,
+        ctx,
+        out,
+        lambda r: r.scan_failed,
+        "{n} images whose scan failed",
+        lambda r: {"statuses": dict(r.failed_statuses)},
+    )
+
+
+@check(
+    "images-not-pulled",
+    severity="LOW",
+    title="Images not pulled for a long time",
+    rationale="Images nobody pulled for compliance.not_pulled_days days are storage paid "
+    "for nothing, and old images are the most vulnerable.",
+    remediation="Expire them with a lifecycle rule (countType sinceImagePulled), or "
+    "archive them to the archive storage class.",
+    resource_type="repository",
+)
+def not_pulled(inv: Inventory, ctx: Context, out: Result) -> None:
+    _tallied(
+        inv,
+        ctx,
+        out,
+        lambda r: r.not_pulled,
+        "{n} images neither pulled nor pushed in {settings.not_pulled_days} days",
+    )
+
+
+@check(
+    "untagged-images-old",
+    severity="LOW",
+    title="Old untagged images",
+    rationale="An untagged image no index refers to is left over from a moved tag; it "
+    "costs storage and is rarely pulled again.",
+    remediation="Add a lifecycle rule: tagStatus untagged, countType sinceImagePushed, "
+    "countNumber 14, action expire.",
+    resource_type="repository",
+    needs="collect.manifests (in repositories with an image index)",
+)
+def untagged_old(inv: Inventory, ctx: Context, out: Result) -> None:
+    # Without manifests, an index's children look like leftovers: in a repository with an
+    # index, untagged images of unknown parentage are not judged.
+    out.unknown += sum(1 for r in inv.repos.values() if r.has_index and r.untagged_unsure.count)
+    _tallied(
+        inv,
+        ctx,
+        out,
+        lambda r: r.untagged_old if r.has_index else r.untagged_old.merged(r.untagged_unsure),
+        "{n} untagged images pushed more than {settings.untagged_days} days ago",
+    )
