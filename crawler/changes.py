@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from crawler.compliance.reader import open_saved
 from crawler.errors import ConfigError
 from crawler.records import Change, Image, Repository, ScanRecord, ScanSummary
+from crawler.sinks.saved import open_saved
 
 RepoKey = tuple[str, str, str]  # account, region, repository
 # Repository fields that are identity or bookkeeping, not settings.

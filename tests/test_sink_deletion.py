@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.records import Error, Image, RegionCounts, Repository, ScanFinding, ScanSummary
-from crawler.sinks._tables import Tally, known_tables, table_for
+from crawler.sinks.deletion import Tally
+from crawler.sinks.tables import group, known_tables
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -58,8 +59,8 @@ def summary(status: str, accounts: dict[str, dict[str, RegionCounts]]) -> ScanSu
 
 def deletions(records: list[Any], end: ScanSummary) -> set[tuple[str, str, str]]:
     tally = Tally()
-    for record in records:
-        tally.add(table_for(type(record)), record)
+    for record in records:  # one batch a record, as a slow scan would send them
+        tally.add(group([record])[0])
     return {(t.name, a, r) for t, a, r in tally.deletions(end, known_tables())}
 
 

@@ -1,7 +1,7 @@
 """JSON lines, one record per line, to stdout or to a file written under a temporary name and
-renamed into place when the scan ends (".gz" compresses). Files are created owner-only (0600):
-with collect.policies or collect.registry they hold the account's IAM policies. A write that
-fails half-way (disk full) is cut back to the last whole line."""
+renamed into place when the scan ends (".gz" compresses). Files are created owner-only
+(`crawler.sinks.files`). A write that fails half-way (disk full) is cut back to the last whole
+line."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import msgspec
 
 from crawler.errors import ConfigError, SinkError
 from crawler.records import ScanRecord, ScanSummary
+from crawler.sinks.files import create_private
 
 
 def interrupted_path(path: Path) -> Path:
@@ -39,9 +40,7 @@ class JsonlSink:
             return
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
-            raw = os.fdopen(fd, "wb")
+            raw = os.fdopen(create_private(self._tmp), "wb")
         except OSError as exc:
             raise ConfigError(f"sink '{self.path}': cannot create file: {exc.strerror}") from None
         self._file = gzip.GzipFile(fileobj=raw, mode="wb") if self.path.suffix == ".gz" else raw

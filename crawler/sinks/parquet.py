@@ -3,12 +3,12 @@
     DIR/images/account_id=123456789012/region=us-east-1/part-<scan_id>-0000.parquet
     DIR/repositories/...   DIR/errors/...   DIR/scans/account_id=.../part-<scan_id>-0000.parquet
 
-Datasets are named like the SQL tables (`crawler.sinks._tables`) and partitioned hive-style by
+Datasets are named like the SQL tables (`crawler.sinks.tables`) and partitioned hive-style by
 account_id and region, which are then not repeated inside the files. Types are Arrow's own:
 timestamp[us, UTC], list<...>, struct<...>, map<string, ...>; a value of no fixed type (a
 policy document) is JSON text.
 
-Files are owner-only (0600). Every file is written under a hidden temporary name
+Files are owner-only (`crawler.sinks.files`). Every file is written under a hidden temporary name
 (`.part-...tmp`, which readers skip) and renamed when the scan ends, so a reader never sees half
 a file. A scan without a finished summary (interrupted, or failed) keeps its files as
 `_interrupted-<scan_id>-<n>.parquet`, hidden from readers too. Each scan adds its own files;
@@ -37,7 +37,9 @@ import pyarrow.parquet as pq
 
 from crawler.errors import ConfigError, SinkError
 from crawler.records import Record, ScanRecord, ScanSummary
-from crawler.sinks._tables import Kind, Table, Tally, group, known_tables, table_for
+from crawler.sinks.deletion import Tally
+from crawler.sinks.files import create_private
+from crawler.sinks.tables import Kind, Table, group, json_text, kind_of, known_tables, table_for
 
 ROW_GROUP_ROWS = 50_000
 BUFFERED_ROWS = 100_000
@@ -45,22 +47,21 @@ FILE_ROWS = 2_000_000
 PARTITION_BY = ("account_id", "region")
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-_SCALARS: dict[type[mi.Type], pa.DataType] = {
-    mi.StrType: pa.string(),
-    mi.IntType: pa.int64(),
-    mi.FloatType: pa.float64(),
-    mi.BoolType: pa.bool_(),
-    mi.DateTimeType: TIMESTAMP,
-    mi.DateType: pa.date32(),
+_SCALARS: dict[Kind, pa.DataType] = {
+    Kind.TEXT: pa.string(),
+    Kind.INTEGER: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.BOOLEAN: pa.bool_(),
+    Kind.TIMESTAMP: TIMESTAMP,
+    Kind.DATE: pa.date32(),
 }
 
 
 def arrow_type(info: mi.Type) -> pa.DataType | None:
     """Arrow's type for a field's type, or None when it has no fixed one (then: JSON text)."""
-    if type(info) in _SCALARS:
-        return _SCALARS[type(info)]
-    if isinstance(info, mi.LiteralType) and all(isinstance(v, str) for v in info.values):
-        return pa.string()
+    kind = kind_of(info)
+    if kind is not Kind.JSON:
+        return _SCALARS[kind]
     if isinstance(info, mi.UnionType):
         rest = [t for t in info.types if not isinstance(t, mi.NoneType)]
         return arrow_type(rest[0]) if len(rest) == 1 else None
@@ -78,15 +79,8 @@ def arrow_type(info: mi.Type) -> pa.DataType | None:
     return None
 
 
-_JSON = msgspec.json.Encoder()
-
-
 def _nested(value: Any) -> Any:
     return msgspec.to_builtins(value, builtin_types=(datetime, date))
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else _JSON.encode(value).decode()
 
 
 def _segment(value: str | None) -> str:
@@ -108,7 +102,7 @@ class _Layout:
             arrow = arrow_type(column.type)
             convert = None if column.kind is not Kind.JSON else _nested
             if arrow is None:
-                arrow, convert = pa.string(), _json
+                arrow, convert = pa.string(), json_text
             fields.append(pa.field(column.name, arrow, nullable=True))
             self.columns.append((column.name, convert))
         self.schema = pa.schema(fields)
@@ -162,7 +156,8 @@ class ParquetSink:
             raise SinkError(f"cannot write to parquet:{self.directory}: {exc}") from None
 
     def _write(self, batch: Sequence[Record]) -> None:
-        tables, summary = group(batch, self._tally)
+        tables, summary = group(batch)
+        self._tally.add(tables)
         for table, records in tables.items():
             layout = self._layouts.get(table) or self._layouts.setdefault(table, _Layout(table))
             self._scan_id = self._scan_id or records[0].scan_id
@@ -190,8 +185,7 @@ class ParquetSink:
         if part.writer is None:
             part.directory.mkdir(parents=True, exist_ok=True)
             tmp = part.directory / f".part-{self._scan_id}-{len(part.files):04d}.parquet.tmp"
-            # Owner-only, like the JSON lines sink's files: they may hold IAM policies.
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            os.close(create_private(tmp))
             part.writer = pq.ParquetWriter(tmp, part.schema, compression="zstd")
             part.files.append(tmp)
         part.writer.write_table(pa.concat_tables(part.buffered), row_group_size=ROW_GROUP_ROWS)

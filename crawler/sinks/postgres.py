@@ -1,17 +1,18 @@
 """PostgreSQL (asyncpg): the inventory in a shared database (`postgresql://USER@HOST:PORT/DB`).
 
-The tables of `crawler.sinks._tables` live in one schema (`sink_options.postgres_schema`),
+The tables of `crawler.sinks.tables` live in one schema (`sink_options.postgres_schema`),
 created and migrated (new columns added) on connect, under an advisory lock so that two scans
 starting at once do not race. Timestamps are timestamptz, nested values jsonb.
 
 Each batch is one transaction: its rows are COPied into temporary staging tables, then upserted
-with one INSERT ... SELECT ... ON CONFLICT per table, in key order (two scans upserting the same
-rows lock them in the same order, so they never deadlock). A batch that fails on a lost
-connection, a restarting server or a transaction conflict is retried on a new connection, with
-backoff, for `retry_seconds`: batches are idempotent (the same rows upserted again), so a batch
-whose COMMIT was sent but not acknowledged is safe to repeat. When the server does not come back,
-the scan stops with a SinkError (exit 1); what was committed is true, the failed batch is not
-half there, and rerunning the scan converges to exactly the rows of a clean run.
+with one INSERT ... SELECT ... ON CONFLICT per table (`crawler.sinks.sql`), in key order (two
+scans upserting the same rows lock them in the same order, so they never deadlock). A batch that
+fails on a lost connection, a restarting server or a transaction conflict is retried on a new
+connection, with backoff, for `retry_seconds`: batches are idempotent (the same rows upserted
+again), so a batch whose COMMIT was sent but not acknowledged is safe to repeat. When the server
+does not come back, the scan stops with a SinkError (exit 1); what was committed is true, the
+failed batch is not half there, and rerunning the scan converges to exactly the rows of a clean
+run.
 
 The summary's batch also marks deleted (or, with prune, deletes) the rows of every complete
 account-region that this scan did not see and no scan wrote since this one started, in the same
@@ -45,28 +46,26 @@ from tenacity import (
 from crawler.errors import ConfigError, SinkError
 from crawler.records import ScanRecord, ScanSummary
 from crawler.sinks import redact
-from crawler.sinks._tables import (
-    DELETED,
-    SEEN,
-    Kind,
-    Table,
-    Tally,
-    dedupe,
-    group,
-    known_tables,
-)
+from crawler.sinks.deletion import Tally
+from crawler.sinks.sql import Dialect, Statements, quote
+from crawler.sinks.tables import Kind, Table, encode_json, group, known_tables
 
 log = structlog.get_logger(__name__)
 
-SQL_TYPES = {
-    Kind.TEXT: "text",
-    Kind.INTEGER: "bigint",
-    Kind.FLOAT: "double precision",
-    Kind.BOOLEAN: "boolean",
-    Kind.TIMESTAMP: "timestamptz",
-    Kind.DATE: "date",
-    Kind.JSON: "jsonb",
-}
+POSTGRES = Dialect(
+    types={
+        Kind.TEXT: "text",
+        Kind.INTEGER: "bigint",
+        Kind.FLOAT: "double precision",
+        Kind.BOOLEAN: "boolean",
+        Kind.TIMESTAMP: "timestamptz",
+        Kind.DATE: "date",
+        Kind.JSON: "jsonb",
+    },
+    placeholder="${}",
+    # The server's clock: the transaction's start, comparable across every scan that writes.
+    now="now()",
+)
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant shared by every ecr-crawler: serialises schema changes across processes.
 DDL_LOCK = 0x6563725F63726177
@@ -93,71 +92,30 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-_JSON = msgspec.json.Encoder()
-
-
 def _encode_jsonb(value: Any) -> bytes:
-    return b"\x01" + _JSON.encode(value)  # jsonb's binary format: version 1, then the text
+    return b"\x01" + encode_json(value)  # jsonb's binary format: version 1, then the text
 
 
 def _decode_jsonb(data: bytes) -> Any:
     return msgspec.json.decode(data[1:])
 
 
-class _Statements:
-    """The SQL of one table in one schema, built once."""
+class _Writer:
+    """One table's statements in one schema, and its staging table, built once."""
 
     def __init__(self, table: Table, schema: str) -> None:
-        self.table = table
-        self.target = f"{_q(schema)}.{_q(table.name)}"
         self.stage = f"_stage_{table.name}"
+        self.sql = Statements(
+            POSTGRES,
+            table,
+            f"{quote(schema)}.{quote(table.name)}",
+            staged=f"pg_temp.{quote(self.stage)}",
+        )
         self.columns = [c.name for c in table.columns]
-        stored = [c.name for c in table.stored]
-        key = ", ".join(map(_q, table.key))
-        names = list(stored)
-        select = list(map(_q, stored))
-        update = [c for c in stored if c not in table.key]
-        if table.inventory:
-            names += SEEN
-            select += ["scan_id", "scan_id", "now()"]
-            update += SEEN[1:]
-        sets = [f"{_q(c)} = EXCLUDED.{_q(c)}" for c in update]
-        if table.inventory:
-            sets += [f"{_q(c)} = NULL" for c in DELETED]
-        conflict = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-        self.upsert = (
-            f"INSERT INTO {self.target} ({', '.join(map(_q, names))}) "
-            f"SELECT {', '.join(select)} FROM pg_temp.{_q(self.stage)} ORDER BY {key} "
-            f"ON CONFLICT ({key}) {conflict}"
-        )
-        unseen = (
-            "WHERE account_id = $1 AND region = $2 AND last_seen_scan_id <> $3 "
-            "AND last_seen_at < $4"
-        )
-        self.mark = (
-            f"UPDATE {self.target} SET deleted_at = now(), deleted_scan_id = $3 "
-            f"{unseen} AND deleted_at IS NULL"
-        )
-        self.prune = f"DELETE FROM {self.target} {unseen}"
         self.stage_ddl = (
-            f"CREATE TEMP TABLE IF NOT EXISTS {_q(self.stage)} "
-            f"({', '.join(f'{_q(c.name)} {SQL_TYPES[c.kind]}' for c in table.columns)}) "
+            f"CREATE TEMP TABLE IF NOT EXISTS {quote(self.stage)} "
+            f"({', '.join(f'{quote(c.name)} {POSTGRES.types[c.kind]}' for c in table.columns)}) "
             "ON COMMIT DELETE ROWS"
-        )
-        defs = [(c.name, SQL_TYPES[c.kind], c.name in table.key) for c in table.stored]
-        if table.inventory:
-            defs += [("first_seen_scan_id", "text", True), ("last_seen_scan_id", "text", True)]
-            defs += [("last_seen_at", "timestamptz", True)]
-            defs += [("deleted_at", "timestamptz", False), ("deleted_scan_id", "text", False)]
-        self.definitions = defs
-        self.create = (
-            f"CREATE TABLE IF NOT EXISTS {self.target} ("
-            + ", ".join(f"{_q(n)} {t}{' NOT NULL' if k else ''}" for n, t, k in defs)
-            + f", PRIMARY KEY ({key}))"
         )
 
 
@@ -181,12 +139,13 @@ class PostgresSink:
         self._tally = Tally()
         self._conn: asyncpg.Connection | None = None
         self._ready: set[Table] = set()  # tables with a staging table on this connection
-        self._statements: dict[Table, _Statements] = {}
+        self._writers: dict[Table, _Writer] = {}
         self._since: datetime | None = None
 
     async def write(self, batch: Sequence[ScanRecord]) -> None:
-        tables, summary = group(batch, self._tally)
-        rows = {t: dedupe(t, (t.values(r) for r in records)) for t, records in tables.items()}
+        tables, summary = group(batch)
+        self._tally.add(tables)
+        rows = {t: t.rows(records) for t, records in tables.items()}
         await self._retrying(lambda: self._apply(rows, summary))
 
     async def _apply(
@@ -198,22 +157,19 @@ class PostgresSink:
                 await self._prepare(conn, [table])
         async with conn.transaction():
             for table, table_rows in rows.items():
-                statements = self._statements[table]
+                writer = self._writers[table]
                 await conn.copy_records_to_table(
-                    statements.stage,
-                    schema_name="pg_temp",
-                    records=table_rows,
-                    columns=statements.columns,
+                    writer.stage, schema_name="pg_temp", records=table_rows, columns=writer.columns
                 )
-                await conn.execute(statements.upsert)
+                await conn.execute(writer.sql.upsert)
             if summary is not None:
                 await self._mark(conn, summary)
 
     async def _mark(self, conn: asyncpg.Connection, summary: ScanSummary) -> None:
-        for table, account, region in self._tally.deletions(summary, self._statements):
-            statements = self._statements[table]
-            sql = statements.prune if self._prune else statements.mark
-            await conn.execute(sql, account, region, summary.scan_id, self._since)
+        for table, account, region in self._tally.deletions(summary, self._writers):
+            sql = self._writers[table].sql
+            statement = sql.prune if self._prune else sql.mark
+            await conn.execute(statement, account, region, summary.scan_id, self._since)
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is not None and not self._conn.is_closed():
@@ -237,7 +193,7 @@ class PostgresSink:
                 # Rows written before this instant, and not by this scan, were not seen by it.
                 self._since = await conn.fetchval("SELECT now()")
             self._ready = set()
-            await self._prepare(conn, [*known_tables(), *self._statements])
+            await self._prepare(conn, [*known_tables(), *self._writers])
         except BaseException:
             conn.terminate()
             raise
@@ -247,14 +203,14 @@ class PostgresSink:
     async def _prepare(self, conn: asyncpg.Connection, tables: Sequence[Table]) -> None:
         """Create or migrate the tables, and their staging tables on this connection."""
         for table in tables:
-            if table not in self._statements:
-                self._statements[table] = _Statements(table, self._schema)
+            if table not in self._writers:
+                self._writers[table] = _Writer(table, self._schema)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", DDL_LOCK)
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(self._schema)}")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self._schema)}")
             for table in dict.fromkeys(tables):
-                statements = self._statements[table]
-                await conn.execute(statements.create)
+                writer = self._writers[table]
+                await conn.execute(writer.sql.create)
                 have = {
                     r["column_name"]
                     for r in await conn.fetch(
@@ -264,12 +220,10 @@ class PostgresSink:
                         table.name,
                     )
                 }
-                for name, sql_type, _ in statements.definitions:
+                for name, kind, _ in writer.sql.columns:
                     if name not in have:
-                        await conn.execute(
-                            f"ALTER TABLE {statements.target} ADD COLUMN {_q(name)} {sql_type}"
-                        )
-                await conn.execute(statements.stage_ddl)
+                        await conn.execute(writer.sql.add_column(name, kind))
+                await conn.execute(writer.stage_ddl)
         self._ready.update(tables)
 
     async def _retrying(self, work: Callable[[], Awaitable[None]]) -> None:

@@ -1,6 +1,7 @@
 """SQLite: the inventory in one file for querying on one machine (`sqlite:PATH`).
 
-One table per record type (see `crawler.sinks._tables`), upserted by natural key; timestamps are
+One table per record type (`crawler.sinks.tables`), upserted by natural key (the SQL is
+`crawler.sinks.sql`'s); the file is created owner-only (`crawler.sinks.files`); timestamps are
 ISO 8601 text in UTC (`2026-11-28T06:00:00.000000Z`, so they sort and SQLite's date functions
 read them), nested values JSON text for `json_extract` and `json_each`. WAL mode, one
 transaction per batch: a reader sees whole batches, and another scan may write at the same time
@@ -13,7 +14,6 @@ a dependency and a hop per statement for nothing.
 
 from __future__ import annotations
 
-import operator
 import os
 import shlex
 import sqlite3
@@ -23,24 +23,30 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import msgspec
 
 from crawler.errors import ConfigError, SinkError
 from crawler.records import Record, ScanRecord
-from crawler.sinks._tables import DELETED, SEEN, Kind, Table, Tally, dedupe, group, known_tables
+from crawler.sinks.deletion import Tally
+from crawler.sinks.files import create_private
+from crawler.sinks.sql import Dialect, Statements, quote
+from crawler.sinks.tables import Kind, Table, group, json_text, known_tables
 
 BUSY_SECONDS = 60.0
-SQL_TYPES = {
-    Kind.TEXT: "TEXT",
-    Kind.INTEGER: "INTEGER",
-    Kind.FLOAT: "REAL",
-    Kind.BOOLEAN: "INTEGER",
-    # Not "TIMESTAMP" or "JSON": those names get numeric affinity, which would turn the JSON
-    # text "1" into the number 1.
-    Kind.TIMESTAMP: "TEXT",
-    Kind.DATE: "TEXT",
-    Kind.JSON: "TEXT",
-}
+SQLITE = Dialect(
+    types={
+        Kind.TEXT: "TEXT",
+        Kind.INTEGER: "INTEGER",
+        Kind.FLOAT: "REAL",
+        Kind.BOOLEAN: "INTEGER",
+        # Not "TIMESTAMP" or "JSON": those names get numeric affinity, which would turn the
+        # JSON text "1" into the number 1.
+        Kind.TIMESTAMP: "TEXT",
+        Kind.DATE: "TEXT",
+        Kind.JSON: "TEXT",
+    },
+    placeholder="?{}",
+    # No clock: the sink stamps writes with its own, in the fixed-width format of `iso`.
+)
 
 # Shown by `ecr-crawler demo` and docs/sinks.md; tests run them against a real scan.
 EXAMPLE_QUERIES = [
@@ -77,20 +83,9 @@ def examples(path: str) -> str:
     return "\n".join(lines)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def iso(value: datetime) -> str:
     """A fixed-width ISO 8601 UTC timestamp, so text order is time order."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-_JSON = msgspec.json.Encoder()
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else _JSON.encode(value).decode()
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -101,79 +96,44 @@ def _date(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-_CONVERT: dict[Kind, Callable[[Any], Any]] = {
-    Kind.JSON: _json,
+# How values of these kinds are stored: as text.
+_ENCODE: dict[Kind, Callable[[Any], Any]] = {
+    Kind.JSON: json_text,
     Kind.TIMESTAMP: _timestamp,
     Kind.DATE: _date,
 }
 
 
-class _Statements:
-    """The SQL of one table, built once."""
+class _Writer:
+    """One table's statements and how its rows become parameters, decided once."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        stored = table.stored
-        names = [c.name for c in table.columns]
-        self.pick = operator.itemgetter(*(names.index(c.name) for c in stored))
-        self.scan_id = names.index("scan_id")
-        self.converters = [
-            (i, _CONVERT[c.kind]) for i, c in enumerate(stored) if c.kind in _CONVERT
+        self.sql = Statements(SQLITE, table, quote(table.name))
+        self.encoders = [
+            (i, _ENCODE[c.kind]) for i, c in enumerate(table.columns) if c.kind in _ENCODE
         ]
-        columns = [c.name for c in stored]
-        update = [c for c in columns if c not in table.key]
-        if table.inventory:
-            columns += SEEN
-            update += SEEN[1:]
-        sets = [f"{_q(c)} = excluded.{_q(c)}" for c in update]
-        if table.inventory:
-            sets += [f"{_q(c)} = NULL" for c in DELETED]
-        conflict = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-        self.upsert = (
-            f"INSERT INTO {_q(table.name)} ({', '.join(map(_q, columns))}) "
-            f"VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(map(_q, table.key))}) {conflict}"
-        )
-        unseen = (
-            "WHERE account_id = ? AND region = ? AND last_seen_scan_id <> ? AND last_seen_at < ?"
-        )
-        self.mark = (
-            f"UPDATE {_q(table.name)} SET deleted_at = ?, deleted_scan_id = ? "
-            f"{unseen} AND deleted_at IS NULL"
-        )
-        self.prune = f"DELETE FROM {_q(table.name)} {unseen}"
 
-    def rows(self, records: Sequence[Record], now: str) -> list[tuple[Any, ...]]:
-        table = self.table
-        pick = self.pick
-        converters = self.converters
-        scan_id = self.scan_id
+    def rows(self, records: Sequence[Record], now: str) -> list[list[Any]]:
+        encoders = self.encoders
+        # The time of the write is the last parameter of an inventory's upsert.
+        stamp = [now] if self.table.inventory else []
         out = []
-        for row in dedupe(table, (table.values(r) for r in records)):
-            values = list(pick(row))
-            for i, convert in converters:
-                values[i] = convert(values[i])
-            if table.inventory:
-                values += (row[scan_id], row[scan_id], now)  # first and last seen
-            out.append(tuple(values))
+        for row in self.table.rows(records):
+            values = [*row, *stamp]
+            for i, encode in encoders:
+                values[i] = encode(values[i])
+            out.append(values)
         return out
 
 
-def _create(db: sqlite3.Connection, table: Table) -> None:
+def _create(db: sqlite3.Connection, sql: Statements) -> None:
     """Create the table, or add the columns a newer record type has (never drops any)."""
-    columns = [(c.name, SQL_TYPES[c.kind], c.name in table.key) for c in table.stored]
-    if table.inventory:
-        columns += [(n, "TEXT", True) for n in SEEN]
-        columns += [(n, "TEXT", False) for n in DELETED]
-    defs = [f"{_q(n)} {t}{' NOT NULL' if nn else ''}" for n, t, nn in columns]
-    db.execute(
-        f"CREATE TABLE IF NOT EXISTS {_q(table.name)} "
-        f"({', '.join(defs)}, PRIMARY KEY ({', '.join(map(_q, table.key))}))"
-    )
-    have = {row[1] for row in db.execute(f"PRAGMA table_info({_q(table.name)})")}
-    for name, sql_type, _ in columns:
+    db.execute(sql.create)
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({sql.target})")}
+    for name, kind, _ in sql.columns:
         if name not in have:
-            db.execute(f"ALTER TABLE {_q(table.name)} ADD COLUMN {_q(name)} {sql_type}")
+            db.execute(sql.add_column(name, kind))
 
 
 class SqliteSink:
@@ -182,16 +142,15 @@ class SqliteSink:
         self._prune = prune
         self._tally = Tally()
         self._since: str | None = None
+        self._writers: dict[Table, _Writer] = {}
         try:
-            # Owner-only, like the JSON lines sink's files: it may hold IAM policies. SQLite
-            # gives its -wal and -shm files the database file's mode.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            # SQLite gives its -wal and -shm files the database file's mode.
+            os.close(create_private(self.path, truncate=False))
             self._db = sqlite3.connect(
                 self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._statements: dict[Table, _Statements] = {}
             self._transaction(lambda: [self._prepare(t) for t in known_tables()])
         except (OSError, sqlite3.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else exc
@@ -199,12 +158,13 @@ class SqliteSink:
                 f"sink 'sqlite:{self.path}': cannot open database: {reason}"
             ) from None
 
-    def _prepare(self, table: Table) -> _Statements:
-        statements = self._statements.get(table)
-        if statements is None:
-            _create(self._db, table)
-            statements = self._statements[table] = _Statements(table)
-        return statements
+    def _prepare(self, table: Table) -> _Writer:
+        writer = self._writers.get(table)
+        if writer is None:
+            writer = _Writer(table)
+            _create(self._db, writer.sql)
+            self._writers[table] = writer
+        return writer
 
     def _transaction(self, work: Callable[[], object]) -> None:
         # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading.
@@ -226,21 +186,22 @@ class SqliteSink:
         now = iso(datetime.now(UTC))
         if self._since is None:
             self._since = now  # rows last seen before this are not this scan's
-        tables, summary = group(batch, self._tally)
+        tables, summary = group(batch)
+        self._tally.add(tables)
 
         def work() -> None:
             for table, records in tables.items():
-                statements = self._prepare(table)
-                self._db.executemany(statements.upsert, statements.rows(records, now))
+                writer = self._prepare(table)
+                self._db.executemany(writer.sql.upsert, writer.rows(records, now))
             if summary is None:
                 return
-            for table, account, region in self._tally.deletions(summary, self._statements):
-                statements = self._statements[table]
+            for table, account, region in self._tally.deletions(summary, self._writers):
+                sql = self._writers[table].sql
                 unseen = (account, region, summary.scan_id, self._since)
                 if self._prune:
-                    self._db.execute(statements.prune, unseen)
+                    self._db.execute(sql.prune, unseen)
                 else:
-                    self._db.execute(statements.mark, (now, summary.scan_id, *unseen))
+                    self._db.execute(sql.mark, (*unseen, now))
 
         self._transaction(work)
 

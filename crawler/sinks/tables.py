@@ -1,4 +1,4 @@
-"""Tables derived from the record types, shared by the database and Parquet sinks.
+"""The tables of the records, derived from the record types; shared by every sink but JSON lines.
 
 Every record type gets one table, named by its tag (`image` -> `images`, `scan_summary` ->
 `scans`), with one column per field: scalars keep their type, datetimes are timestamps in UTC,
@@ -8,9 +8,9 @@ A record type added later gets its table without a change here.
 Keys decide what a table means:
 
 - an *inventory* table (key without `scan_id`: repositories, images, ...) holds the current
-  state: one row per key, updated by every scan that sees it, with `first_seen_scan_id`,
-  `last_seen_scan_id`, `last_seen_at`, `deleted_at` and `deleted_scan_id`. Rows of an
-  account-region that a complete scan did not see are marked deleted (or pruned);
+  state: one row per key, updated by every scan that sees it (the database sinks store the
+  scan_id as first and last seen, `crawler.sinks.sql`); what a complete scan did not see is
+  marked deleted or pruned (`crawler.sinks.deletion`);
 - an *event* table (key with `scan_id`: errors, scans) keeps what each scan reported.
 
 A record type missing from `KEYS` is an event table keyed by (`scan_id`, `record_hash`): nothing
@@ -23,16 +23,15 @@ import functools
 import hashlib
 import operator
 import typing
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
 
-from crawler.records import Record, RegionCounts, ScanRecord, ScanSummary
+from crawler.records import Record, ScanRecord, ScanSummary
 
 # Natural keys, by record tag. `record_hash` is a digest of the record's content (its scan_id
 # left out), for records whose identifying fields may be null.
@@ -50,9 +49,6 @@ KEYS: dict[str, tuple[str, ...]] = {
 FALLBACK_KEY = ("scan_id", "record_hash")
 TABLE_NAMES = {"scan_summary": "scans"}
 UNIT = ("account_id", "region")
-# The columns a sink adds to inventory tables; the first three are set on every upsert.
-SEEN = ("first_seen_scan_id", "last_seen_scan_id", "last_seen_at")
-DELETED = ("deleted_at", "deleted_scan_id")
 
 
 class Kind(Enum):
@@ -75,6 +71,23 @@ _SCALARS: dict[type[mi.Type], Kind] = {
 }
 
 
+def kind_of(info: mi.Type) -> Kind:
+    """The column kind of a (non-optional) field type: a scalar, a string literal as text, or
+    JSON for anything nested."""
+    if isinstance(info, mi.LiteralType) and all(isinstance(v, str) for v in info.values):
+        return Kind.TEXT
+    return _SCALARS.get(type(info), Kind.JSON)
+
+
+_JSON = msgspec.json.Encoder()
+encode_json = _JSON.encode
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON column's value as text; None stays NULL."""
+    return None if value is None else _JSON.encode(value).decode()
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -91,9 +104,10 @@ def _column(name: str, info: mi.Type, required: bool) -> Column:
         nullable = nullable or len(rest) < len(info.types)
         if len(rest) == 1:
             info = rest[0]
-    if isinstance(info, mi.LiteralType) and all(isinstance(v, str) for v in info.values):
-        return Column(name, Kind.TEXT, mi.StrType(), nullable)
-    return Column(name, _SCALARS.get(type(info), Kind.JSON), info, nullable)
+    kind = kind_of(info)
+    if kind is Kind.TEXT and isinstance(info, mi.LiteralType):
+        info = mi.StrType()
+    return Column(name, kind, info, nullable)
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +118,6 @@ class Table:
     # The record's fields in order (not the tag), plus `record_hash` when the key uses it.
     columns: tuple[Column, ...]
     key: tuple[str, ...]
-    _hasher: Callable[[Record], str] = field(repr=False, compare=False)
 
     @functools.cached_property
     def hashed(self) -> bool:
@@ -131,11 +144,13 @@ class Table:
     def values(self, record: Record) -> tuple[Any, ...]:
         """The record's column values in order; nested values as they are."""
         row: tuple[Any, ...] = self._fields(record)
-        return (*row, self._hasher(record)) if self.hashed else row
+        return (*row, _content_hash(record)) if self.hashed else row
 
-    def key_of(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        key: tuple[Any, ...] = self._key(row)
-        return key
+    def rows(self, records: Iterable[Record]) -> list[tuple[Any, ...]]:
+        """The records' values, one row per key, the last one winning (an upsert cannot touch
+        a row twice)."""
+        key = self._key
+        return list({key(row): row for row in map(self.values, records)}.values())
 
     @functools.cached_property
     def _fields(self) -> Callable[[Record], tuple[Any, ...]]:
@@ -189,7 +204,6 @@ def table_for(record: type[Record]) -> Table:
         record=record,
         columns=tuple(by_name[c.name] for c in columns),
         key=key,
-        _hasher=_content_hash,
     )
 
 
@@ -199,88 +213,12 @@ def known_tables() -> list[Table]:
     return [table_for(t) for t in typing.get_args(ScanRecord)]
 
 
-@functools.cache
-def _counted_tables() -> frozenset[str]:
-    """The inventory tables whose rows the summary counts per region: repositories, images."""
-    counted = {f.name for f in msgspec.structs.fields(RegionCounts)}
-    return frozenset(t.name for t in known_tables() if t.per_unit and t.name in counted)
-
-
-def group(
-    batch: Iterable[Record], tally: Tally
-) -> tuple[dict[Table, list[Record]], ScanSummary | None]:
-    """A batch's records by table, counted in `tally`; the summary, if the batch has it."""
+def group(batch: Iterable[Record]) -> tuple[dict[Table, list[Record]], ScanSummary | None]:
+    """A batch's records by table; the summary, if the batch has it."""
     tables: dict[Table, list[Record]] = {}
     summary = None
     for record in batch:
-        table = table_for(type(record))
-        tables.setdefault(table, []).append(record)
-        tally.add(table, record)
+        tables.setdefault(table_for(type(record)), []).append(record)
         if isinstance(record, ScanSummary):
             summary = record
     return tables, summary
-
-
-def dedupe(table: Table, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One row per key, the last one winning (an upsert cannot touch a row twice)."""
-    return list({table.key_of(row): row for row in rows}.values())
-
-
-class Tally:
-    """What a sink saw of one scan, to decide which rows the scan's end may mark deleted.
-
-    An account-region is complete when the summary says the scan was complete, lists it (per
-    account, or for the scan's own account) with no errors, no error record of it came through,
-    and the sink received as many records of each table the summary counts (repositories,
-    images) as the summary says. In a complete account-region, the tables the summary counts are
-    always marked; another inventory table (manifests, findings, ...) only if the scan delivered
-    records of it at all and no optional enrichment failed there, since a scan that did not
-    collect a kind of record has not seen it vanish.
-    """
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, str]] = Counter()
-        self.tables: Counter[str] = Counter()
-        self.errors: set[tuple[str, str]] = set()
-        self.optional_errors: set[tuple[str, str]] = set()
-
-    def add(self, table: Table, record: Any) -> None:
-        if table.tag == "error":
-            unit = (record.account_id, record.region)
-            (self.optional_errors if getattr(record, "optional", False) else self.errors).add(unit)
-        elif table.per_unit:
-            self.counts[(table.name, record.account_id, record.region)] += 1
-            self.tables[table.name] += 1
-
-    def deletions(
-        self, summary: ScanSummary, tables: Iterable[Table]
-    ) -> list[tuple[Table, str, str]]:
-        """(table, account, region): where rows the scan did not see are marked deleted."""
-        if summary.status != "complete":
-            return []
-        units: dict[str, dict[str, RegionCounts]] = dict(getattr(summary, "accounts", {}) or {})
-        if not units and summary.account_id is not None:
-            units = {summary.account_id: summary.regions}
-        tables = [t for t in tables if t.per_unit]
-        counted = _counted_tables()
-        out = []
-        for account, regions in units.items():
-            for region, counts in regions.items():
-                unit = (account, region)
-                if counts.errors or unit in self.errors or not self._all_received(unit, counts):
-                    continue
-                failed: int = getattr(counts, "optional_errors", 0)
-                optional_failed = failed > 0 or unit in self.optional_errors
-                out += [
-                    (t, account, region)
-                    for t in tables
-                    if t.name in counted or (self.tables[t.name] and not optional_failed)
-                ]
-        return out
-
-    def _all_received(self, unit: tuple[str, str], counts: RegionCounts) -> bool:
-        numbers = msgspec.structs.asdict(counts)
-        return all(
-            self.counts[(name, *unit)] == numbers[name]
-            for name in _counted_tables() & numbers.keys()
-        )
