@@ -3,6 +3,7 @@ suppressions, reading saved scans, and states the emulator cannot hold (built as
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import msgspec
 import pytest
 
 from crawler.compliance import RULES, Checker, open_saved, run_checks
+from crawler.compliance.checks import CHECKS, check
 from crawler.compliance.checks.scanning import wildcard
 from crawler.compliance.grants import grants
 from crawler.config import Compliance, load_config
@@ -294,9 +296,50 @@ def test_suppression_matches_image_uris_and_lasts_through_its_day() -> None:
     assert lapsed.expired[0].matched == 1
 
 
-def test_docs_list_every_check() -> None:
-    """docs/compliance.md has a table row with the severity and a section for every check."""
+def test_docs_list_every_check_in_report_order() -> None:
+    """docs/compliance.md has a table row with the severity and a section for every check, in
+    the order the checks register (the order of `checks --list` and of every report)."""
     text = (Path(__file__).parent.parent / "docs" / "compliance.md").read_text()
     for rule in RULES:
         assert f"| [`{rule.id}`](#{rule.id}) | {rule.severity} |" in text
         assert f"\n### {rule.id}\n" in text
+    rows = re.findall(r"^\| \[`([a-z-]+)`\]", text, flags=re.MULTILINE)
+    assert rows == [rule.id for rule in RULES]
+
+
+def test_a_check_id_registers_once() -> None:
+    """Registering a second check under a taken id fails and leaves the first in place."""
+    first = CHECKS["mutable-tags"]
+    with pytest.raises(ValueError, match="mutable-tags"):
+        check(
+            "mutable-tags",
+            severity="LOW",
+            title="t",
+            rationale="r",
+            remediation="f",
+            resource_type="repository",
+        )(lambda inv, ctx, out: None)
+    assert CHECKS["mutable-tags"] is first
+    assert len(RULES) == len(CHECKS) == len({rule.id for rule in RULES})
+
+
+def test_registry_settings_of_another_shape_are_not_judged() -> None:
+    """A scanning configuration or pull-through rule list the checks cannot read as AWS's
+    shape counts as not collected; a repository filter without a type is a wildcard."""
+    odd: list[ScanRecord] = [
+        _repo("web/app"),
+        _registry(
+            scanning_configuration={"scan_type": "BASIC", "rules": "every repository"},
+            pull_through_cache_rules=[{"upstream_registry_url": 443}],
+        ),
+        _summary(),
+    ]
+    outcomes = {o.rule.id: o for o in run_checks(odd, as_of=NOW).outcomes}
+    for check_id in ("registry-basic-scanning", "pull-through-cache-upstream"):
+        assert (outcomes[check_id].status, outcomes[check_id].unknown) == ("skipped", 1)
+    untyped = {
+        "rules": [{"scan_frequency": "SCAN_ON_PUSH", "repository_filters": [{"filter": "web/*"}]}]
+    }
+    records: list[ScanRecord] = [_repo("web/app"), _registry(scanning_configuration=untyped)]
+    report = run_checks([*records, _summary()], as_of=NOW)
+    assert not [f for f in report.open if f.check_id == "scan-on-push-disabled"]

@@ -76,6 +76,17 @@ class ImageRef:
     counts: dict[str, int] | None
     """Severity counts of its latest scan; None when it has none."""
 
+    @classmethod
+    def of(cls, image: Image, is_index: bool, counts: dict[str, int] | None) -> ImageRef:
+        return cls(
+            digest=image.image_digest,
+            uri=image.image_uri,
+            tags=image.image_tags,
+            pushed_at=image.image_pushed_at,
+            is_index=is_index,
+            counts=counts,
+        )
+
     def order(self) -> tuple[datetime, bool, str]:
         """Newest push first; on a tie (pushes in the same second), a tagged image wins."""
         return (self.pushed_at or EPOCH, bool(self.tags), self.digest)
@@ -178,31 +189,39 @@ class Inventory:
         if isinstance(record, Image):
             self._image(record)
         elif isinstance(record, Repository):
-            unit = self.unit(record.account_id, record.region)
-            unit.registry_id = unit.registry_id or record.registry_id
-            if record.repository_uri and unit.host is None:
-                unit.host = record.repository_uri.split("/", 1)[0]
-            repo = self.repo(record.account_id, record.region, record.repository_name)
-            repo.repository = record
-            repo.lifecycle = decode(record.lifecycle_policy, LifecyclePolicy)
+            self._repository(record)
         elif isinstance(record, ImageManifest):
-            self.unit(record.account_id, record.region).manifests_read = True
-            if record.children:
-                attested = {c.digest for c in record.children if c.attestation and c.digest}
-                if attested:
-                    repo = self.repo(record.account_id, record.region, record.repository_name)
-                    repo.attestations |= attested
+            self._manifest(record)
         elif isinstance(record, Registry):
-            unit = self.unit(record.account_id, record.region)
-            unit.registry = record
-            unit.registry_id = record.registry_id
-            unit.scanning = decode(record.scanning_configuration, ScanningConfiguration)
-            unit.cache_rules = decode(record.pull_through_cache_rules, list[PullThroughCacheRule])
+            self._registry(record)
         elif isinstance(record, ScanSummary):
             self.summary = record
             self.accounts.update(record.accounts)
             if record.account_id:
                 self.accounts.add(record.account_id)
+
+    def _repository(self, record: Repository) -> None:
+        unit = self.unit(record.account_id, record.region)
+        unit.registry_id = unit.registry_id or record.registry_id
+        if record.repository_uri and unit.host is None:
+            unit.host = record.repository_uri.split("/", 1)[0]
+        repo = self.repo(record.account_id, record.region, record.repository_name)
+        repo.repository = record
+        repo.lifecycle = decode(record.lifecycle_policy, LifecyclePolicy)
+
+    def _manifest(self, record: ImageManifest) -> None:
+        self.unit(record.account_id, record.region).manifests_read = True
+        attested = {c.digest for c in record.children or () if c.attestation and c.digest}
+        if attested:
+            repo = self.repo(record.account_id, record.region, record.repository_name)
+            repo.attestations |= attested
+
+    def _registry(self, record: Registry) -> None:
+        unit = self.unit(record.account_id, record.region)
+        unit.registry = record
+        unit.registry_id = record.registry_id
+        unit.scanning = decode(record.scanning_configuration, ScanningConfiguration)
+        unit.cache_rules = decode(record.pull_through_cache_rules, list[PullThroughCacheRule])
 
     def _image(self, image: Image) -> None:
         unit = self.unit(image.account_id, image.region)
@@ -217,13 +236,7 @@ class Inventory:
         is_index = image.image_manifest_media_type in INDEX_TYPES
         repo.has_index = repo.has_index or is_index
         counts = severity_counts(image)
-        worst_found = worst(counts)
-        vulnerable = worst_found is not None and at_least(worst_found, self.threshold)
-        if vulnerable and worst_found is not None:
-            repo.vulnerable.add(image)
-            repo.by_worst[worst_found] += 1
-            for parent in image.index_digests or ():
-                repo.child_counts.setdefault(parent, Counter()).update(counts or {})
+        self._vulnerabilities(repo, image, counts)
         archived = image.image_status == "ARCHIVED"
         # Signatures, SBOMs and attestations follow their subject: not images of their own.
         attached = image.subject_manifest_digest is not None or (
@@ -231,26 +244,40 @@ class Inventory:
         )
         if archived or attached:
             return
-        ref = ImageRef(
-            digest=image.image_digest,
-            uri=image.image_uri,
-            tags=image.image_tags,
-            pushed_at=image.image_pushed_at,
-            is_index=is_index,
-            counts=counts,
-        )
+        self._current(repo, image, ImageRef.of(image, is_index, counts))
+        # No scanner reads an artifact (Helm chart, signature, SBOM): only images count.
+        if not is_index and image.artifact_media_type in (None, *IMAGE_CONFIG_TYPES):
+            self._scan_status(repo, image)
+        self._age(repo, image)
+
+    def _vulnerabilities(
+        self, repo: RepoState, image: Image, counts: dict[str, int] | None
+    ) -> None:
+        worst_found = worst(counts)
+        if worst_found is None or not at_least(worst_found, self.threshold):
+            return
+        repo.vulnerable.add(image)
+        repo.by_worst[worst_found] += 1
+        for parent in image.index_digests or ():
+            repo.child_counts.setdefault(parent, Counter()).update(counts or {})
+
+    @staticmethod
+    def _current(repo: RepoState, image: Image, ref: ImageRef) -> None:
         if "latest" in image.image_tags:
             repo.latest = ref
         if not image.index_digests and (repo.newest is None or ref.order() > repo.newest.order()):
             repo.newest = ref
-        # No scanner reads an artifact (Helm chart, signature, SBOM): only images count.
-        if not is_index and image.artifact_media_type in (None, *IMAGE_CONFIG_TYPES):
-            status = image.image_scan_status.status if image.image_scan_status else None
-            if status is None:
-                repo.never_scanned.add(image)
-            elif status in FAILED_SCANS:
-                repo.scan_failed.add(image)
-                repo.failed_statuses[status] += 1
+
+    @staticmethod
+    def _scan_status(repo: RepoState, image: Image) -> None:
+        status = image.image_scan_status.status if image.image_scan_status else None
+        if status is None:
+            repo.never_scanned.add(image)
+        elif status in FAILED_SCANS:
+            repo.scan_failed.add(image)
+            repo.failed_statuses[status] += 1
+
+    def _age(self, repo: RepoState, image: Image) -> None:
         active = max(
             (t for t in (image.last_recorded_pull_time, image.image_pushed_at) if t),
             default=None,
