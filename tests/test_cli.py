@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -226,3 +228,74 @@ def test_regions_lists_what_all_expands_to() -> None:
     assert "eu-west-1" in regions
     assert regions == sorted(regions)
     assert not any(r.startswith("cn-") for r in regions)
+
+
+def test_old_check_command_is_refused_with_the_new_name() -> None:
+    """`check` (renamed) exits 2 with one line naming `permissions` and `checks`."""
+    result = cli("check", "--regions", "us-east-1", env={})
+    assert result.code == 2
+    line = one_line_error(result.stderr)
+    assert "'check' is now 'permissions' (the IAM probe)" in line
+    assert "for compliance checks use 'checks'" in line
+
+
+def closed_stdout(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with a stdout pipe whose reader has gone, as `| head -1` leaves it."""
+    read, write = os.pipe()
+    os.close(read)  # before the child writes anything: every write meets a closed pipe
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "crawler", *args],
+            env=env,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["regions"],
+        ["plan", "--regions", "all", "--shards", "4"],
+        ["scan", "--regions", "us-east-1", "--sink", "-", "--quiet"],
+    ],
+)
+def test_closed_stdout_ends_quietly(aws_env: dict[str, str], args: list[str]) -> None:
+    """A reader that stops reading (`| head -1`) is a normal end: exit 0, nothing on stderr."""
+    result = closed_stdout(*args, env=aws_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_head_reads_the_first_line_and_everyone_exits_0(aws_env: dict[str, str]) -> None:
+    """`plan --regions all --shards 4 | head -1` prints one unit and the pipeline succeeds."""
+    crawler = shlex.join([sys.executable, "-m", "crawler"])
+    pipeline = f"set -o pipefail; {crawler} plan --regions all --shards 4 | head -1"
+    done = subprocess.run(
+        ["bash", "-c", pipeline], env=aws_env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1
+    assert done.stderr == ""
+
+
+HEAVY = ("aiobotocore", "botocore", "rich", "anyio", "structlog", "crawler.compliance")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["regions"], ["policy"], ["scan", "--help"]])
+def test_quick_commands_import_nothing_heavy(args: list[str]) -> None:
+    """`--help`, `regions` and `policy` start without botocore, rich, anyio or the checks."""
+    program = (
+        "import sys\nfrom crawler.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stderr.strip() == "[]", done.stderr

@@ -1,4 +1,4 @@
-"""`ecr-crawler check`: every action tried once per region, failures with the fix to paste."""
+"""`ecr-crawler permissions`: every action tried once per region, failures with the fix to paste."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def config(tmp_path: Path) -> str:
     return str(path)
 
 
-def run_check(env: dict[str, str], config: str, *extra: str) -> tuple[int, dict]:
+def run_permissions(env: dict[str, str], config: str, *extra: str) -> tuple[int, dict]:
     result = cli(
-        "check",
+        "permissions",
         "-c",
         config,
         "--regions",
@@ -39,7 +39,7 @@ def run_check(env: dict[str, str], config: str, *extra: str) -> tuple[int, dict]
 
 def test_everything_allowed_exits_0(aws_env: dict[str, str], proxy: AwsProxy, config: str) -> None:
     """With every permission, every probe is ok in both regions and nothing is missing."""
-    code, report = run_check(aws_env, config)
+    code, report = run_permissions(aws_env, config)
     assert code == 0
     assert report["missing_actions"] == []
     statuses = {(p["action"], p["region"]): p["status"] for p in report["probes"]}
@@ -66,7 +66,7 @@ def test_denied_actions_are_named_with_the_statement_to_add(
         Rule("access_denied", operation="DescribeImages"),
         Rule("access_denied", operation="GetLifecyclePolicy", region="eu-west-1"),
     ]
-    code, report = run_check(aws_env, config)
+    code, report = run_permissions(aws_env, config)
     assert code == 1
     assert report["missing_actions"] == ["ecr:DescribeImages", "ecr:GetLifecyclePolicy"]
     assert report["policy_statement"]["Action"] == report["missing_actions"]
@@ -80,7 +80,7 @@ def test_table_shows_the_denial_and_the_fix(
 ) -> None:
     """The human table marks the denied action and prints the statement ready to paste."""
     proxy.rules.append(Rule("access_denied", operation="ListTagsForResource"))
-    result = cli("check", "-c", config, "--regions", "us-east-1", env=aws_env)
+    result = cli("permissions", "-c", config, "--regions", "us-east-1", env=aws_env)
     assert result.code == 1
     assert "denied" in result.stdout
     assert '"ecr:ListTagsForResource"' in result.stdout
@@ -92,7 +92,7 @@ def test_region_not_enabled_is_reported_not_failed(
 ) -> None:
     """An opt-in region the account has not enabled says so and its other probes are skipped."""
     proxy.rules.append(Rule("not_enabled", region="eu-west-1"))
-    code, report = run_check(aws_env, config)
+    code, report = run_permissions(aws_env, config)
     rows = [p for p in report["probes"] if p["region"] == "eu-west-1"]
     assert rows[0]["status"] == "not enabled"
     assert {p["status"] for p in rows[1:]} == {"skipped"}
@@ -101,13 +101,13 @@ def test_region_not_enabled_is_reported_not_failed(
 
 def test_long_lived_keys_are_warned_about(aws_env: dict[str, str], config: str) -> None:
     """AKIA keys from the environment give a warning suggesting a role."""
-    _, report = run_check(aws_env, config)
+    _, report = run_permissions(aws_env, config)
     assert any("long-lived access keys" in w for w in report["warnings"])
 
 
 def test_rejected_credentials_exit_3(aws_env: dict[str, str], proxy: AwsProxy, config: str) -> None:
     """Credentials STS rejects: exit 3, one line."""
     proxy.rules.append(Rule("reject_credentials", operation="GetCallerIdentity"))
-    result = cli("check", "-c", config, "--regions", "us-east-1", env=aws_env)
+    result = cli("permissions", "-c", config, "--regions", "us-east-1", env=aws_env)
     assert result.code == 3
     assert "rejected the credentials" in result.stderr

@@ -14,6 +14,7 @@ A closed stdout (`ecr-crawler regions | head -1`) is a normal end: exit 0, quiet
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         cause = _cause(exc)
-        if isinstance(cause, BrokenPipeError):
+        if _from_broken_pipe(cause) and _stdout_closed():
             return _reader_gone()
         if getattr(args, "log_level", None) == "debug":
             raise
@@ -66,6 +67,26 @@ def _report(exc: Exception) -> int:
         file=sys.stderr,
     )
     return EXIT_ERRORS
+
+
+def _from_broken_pipe(exc: BaseException) -> bool:
+    """A write met a closed pipe, whether it surfaced as is (print) or inside the error of the
+    writer (the JSON lines sink reports it as a SinkError)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        if isinstance(error, BrokenPipeError):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _stdout_closed() -> bool:
+    """Whether the pipe was stdout's: a broken database connection is a failure, not an end."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _reader_gone() -> int:
