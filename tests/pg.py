@@ -1,4 +1,5 @@
-"""Helpers for the sink tests: scans into a real sink, and a throwaway PostgreSQL cluster.
+"""Helpers for the sink tests: scans into a real sink, records to write, and a throwaway
+PostgreSQL cluster.
 
 The cluster is pytest-postgresql's executor (pg_ctl initdb/start/stop) on 127.0.0.1 and a free
 port, in a temporary directory, with password authentication and fsync off. initdb refuses to
@@ -25,6 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +47,21 @@ PG_PASSWORD = "pg-s3cret-MARKER-7d2e-never-print-me"
 
 
 DOCS = Path(__file__).parent.parent / "docs" / "sinks.md"
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+
+def summary(**fields: Any) -> ScanSummary:
+    """A scan's last record: scan "s" of account "1", complete, no region, unless told."""
+    defaults: dict[str, Any] = {
+        "scan_id": "s",
+        "account_id": "1",
+        "started_at": NOW,
+        "finished_at": NOW,
+        "status": "complete",
+        "regions": {},
+        "regions_skipped": [],
+    }
+    return ScanSummary(**{**defaults, **fields})
 
 
 def doc_blocks(section: str, language: str = "sql") -> list[str]:

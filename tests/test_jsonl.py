@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import msgspec
 import pytest
+from pg import summary
 
 from crawler.errors import ConfigError
-from crawler.records import Error, ScanSummary
+from crawler.records import Error
 from crawler.sinks import open_sink
 from crawler.sinks.jsonl import JsonlSink, interrupted_path
 
-NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 ERROR = Error(
     scan_id="s", account_id="1", region="r", operation="DescribeImages", error_code="X", message="m"
 )
-
-
-def summary(status: str) -> ScanSummary:
-    return ScanSummary(
-        scan_id="s",
-        account_id="1",
-        started_at=NOW,
-        finished_at=NOW,
-        status=status,  # type: ignore[arg-type]
-        regions={},
-        regions_skipped=[],
-        api_calls=0,
-        retries=0,
-        throttled=0,
-    )
 
 
 def write_and_close(sink: JsonlSink, *batches: list[object]) -> None:
@@ -57,14 +41,14 @@ def test_file_appears_only_when_the_scan_ends(tmp_path: Path) -> None:
     sink = JsonlSink(target)
     anyio.run(sink.write, [ERROR])
     assert not target.exists()
-    write_and_close(sink, [summary("complete")])
+    write_and_close(sink, [summary()])
     lines = target.read_bytes().splitlines()
     assert [msgspec.json.decode(line)["type"] for line in lines] == ["error", "scan_summary"]
     assert lines[0].startswith(b'{"type":"error","scan_id":"s","account_id":"1","region":"r"')
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 
 
-@pytest.mark.parametrize("last", [ERROR, summary("interrupted")])
+@pytest.mark.parametrize("last", [ERROR, summary(status="interrupted")])
 def test_unfinished_scan_is_kept_under_a_name_that_says_so(tmp_path: Path, last: object) -> None:
     """Closing without a finished summary keeps the records as NAME.interrupted.jsonl."""
     write_and_close(JsonlSink(tmp_path / "out.jsonl"), [ERROR, last])

@@ -3,14 +3,13 @@ other inventories than repositories and images only where they were collected in
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
+
+import pg
 
 from crawler.records import Error, Image, RegionCounts, Repository, ScanFinding, ScanSummary
 from crawler.sinks.deletion import Tally
 from crawler.sinks.tables import group, known_tables
-
-NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
 
 def repository(account: str, region: str, name: str = "r") -> Repository:
@@ -45,16 +44,7 @@ def finding(account: str, region: str) -> ScanFinding:
 
 
 def summary(status: str, accounts: dict[str, dict[str, RegionCounts]]) -> ScanSummary:
-    return ScanSummary(
-        scan_id="s",
-        account_id="111111111111",
-        started_at=NOW,
-        finished_at=NOW,
-        status=status,  # type: ignore[arg-type]
-        regions={},
-        regions_skipped=[],
-        accounts=accounts,
-    )
+    return pg.summary(status=status, account_id="111111111111", accounts=accounts)
 
 
 def deletions(records: list[Any], end: ScanSummary) -> set[tuple[str, str, str]]:

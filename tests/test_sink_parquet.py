@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pg
 import pyarrow as pa
 import pyarrow.dataset as ds
 from awsproxy import AwsProxy, Rule
@@ -141,19 +141,8 @@ def image(scan_id: str, n: int, region: str = "us-east-1") -> Image:
 
 
 def summary(scan_id: str) -> ScanSummary:
-    now = datetime.now(UTC)
-    return ScanSummary(
-        scan_id=scan_id,
-        account_id="012345678901",
-        started_at=now,
-        finished_at=now,
-        status="complete",
-        regions={"us-east-1": RegionCounts(images=2), "eu-west-1": RegionCounts(images=1)},
-        regions_skipped=[],
-        api_calls=0,
-        retries=0,
-        throttled=0,
-    )
+    regions = {"us-east-1": RegionCounts(images=2), "eu-west-1": RegionCounts(images=1)}
+    return pg.summary(scan_id=scan_id, account_id="012345678901", regions=regions)
 
 
 def test_documented_reads_work(tmp_path: Path, proxy: AwsProxy) -> None:
