@@ -35,6 +35,21 @@ class TagMutabilityExclusionFilter(msgspec.Struct, frozen=True, kw_only=True):
     filter: str | None = None
 
 
+class ScanningFilter(msgspec.Struct, frozen=True, kw_only=True):
+    filter: str | None = None
+    filter_type: str | None = None
+
+
+class RepositoryScanningConfiguration(msgspec.Struct, frozen=True, kw_only=True):
+    """The scanning that applies to a repository (BatchGetRepositoryScanningConfiguration):
+    the registry's rules resolved for it."""
+
+    scan_on_push: bool | None = None
+    # SCAN_ON_PUSH, CONTINUOUS_SCAN or MANUAL
+    scan_frequency: str | None = None
+    applied_scan_filters: list[ScanningFilter] | None = None
+
+
 class Repository(_Scoped, frozen=True, kw_only=True, tag="repository"):
     registry_id: str
     repository_name: str
@@ -45,6 +60,8 @@ class Repository(_Scoped, frozen=True, kw_only=True, tag="repository"):
     image_tag_mutability_exclusion_filters: list[TagMutabilityExclusionFilter] | None = None
     image_scanning_configuration: ImageScanningConfiguration | None = None
     encryption_configuration: EncryptionConfiguration | None = None
+    # Unless collect.scan_findings is off; null when not collected or unreadable.
+    scanning_configuration: RepositoryScanningConfiguration | None = None
     # With collect.policies / collect.tags; null when not collected or denied, {} for none.
     lifecycle_policy: dict[str, Any] | None = None
     repository_policy: dict[str, Any] | None = None
@@ -74,6 +91,9 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     image_manifest_media_type: str | None = None
     artifact_media_type: str | None = None
     last_recorded_pull_time: datetime | None = None
+    # AWS's scan result, from DescribeImages where it has one (Clair basic scanning), else from
+    # DescribeImageScanFindings; null: never scanned, or not asked (image indexes, artifacts,
+    # archived images, collect.scan_findings off). README: "Scan results".
     image_scan_status: ImageScanStatus | None = None
     image_scan_findings_summary: ImageScanFindingsSummary | None = None
     image_status: str | None = None
@@ -183,6 +203,11 @@ class Registry(_Scoped, frozen=True, kw_only=True, tag="registry"):
     pull_time_update_exclusions: list[str] | None = None
     # Whether the crawler's own principal is excluded from pull-time updates.
     crawler_principal_excluded: bool | None = None
+    # Account settings (GetAccountSetting): CLAIR or AWS_NATIVE basic scanning, the registry
+    # policy scope (V1, V2), blob mounting (ENABLED, DISABLED).
+    basic_scan_type_version: str | None = None
+    registry_policy_scope: str | None = None
+    blob_mounting: str | None = None
 
 
 class Error(_Scoped, frozen=True, kw_only=True, tag="error"):
