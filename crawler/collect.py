@@ -5,7 +5,9 @@ optional call could not read is yielded as an `error` record (optional: true) wi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
+import anyio
 import msgspec
 import structlog
 
@@ -13,10 +15,21 @@ from crawler.aws.client import RegionClient
 from crawler.cache import ManifestCache
 from crawler.config import Config
 from crawler.ecr import Optional
-from crawler.ecr.findings import is_scanned, list_findings
+from crawler.ecr.findings import is_scanned
 from crawler.ecr.images import list_images
 from crawler.ecr.manifests import ManifestSource, children_of, list_referrers, parse_manifest
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
+from crawler.ecr.repositories import list_repositories
+from crawler.ecr.scanning import (
+    NAMES_PER_CALL,
+    UNKNOWN,
+    Scanning,
+    ScanResult,
+    can_have_result,
+    describe_scan,
+    learn_scanning,
+    with_scanning_configuration,
+)
 from crawler.errors import AccessDeniedError, AwsError
 from crawler.media_types import INDEX_TYPES
 from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
@@ -24,9 +37,24 @@ from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
 log = structlog.get_logger(__name__)
 
 Page = Sequence[ScanRecord]
-RepositoryStage = Callable[[RegionClient, Repository], AsyncIterator[Page]]
 # Records per page when a repository's images are sent at once.
 PAGE = 1000
+# Images whose scan results are asked at once (the client's limit bounds the calls in flight).
+SCAN_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class Region:
+    """One account-region as the stages see it, learned once when its scan begins."""
+
+    client: RegionClient
+    principal: str
+    scanning: Scanning
+    # The region's own optional calls; their errors come with the registry stage.
+    optional: Optional
+
+
+RepositoryStage = Callable[[Region, Repository], AsyncIterator[Page]]
 
 
 class Collection:
@@ -37,39 +65,60 @@ class Collection:
         self._collect = collect = config.collect
         self._since = config.since
         self._cache = cache
+        self._scan_results = collect.scan_findings != "off"
         self.repository_stages: list[RepositoryStage] = [
             self.repository_with_settings if collect.policies or collect.tags else self.repository,
             self.images if collect.manifests == "off" else self.images_with_manifests,
         ]
 
-    async def repository(self, client: RegionClient, repository: Repository) -> AsyncIterator[Page]:
+    async def open_region(self, client: RegionClient, principal: str) -> Region:
+        optional = Optional(client)
+        learn = self._scan_results or self._collect.registry
+        scanning = await learn_scanning(optional) if learn else UNKNOWN
+        return Region(client, principal, scanning, optional)
+
+    async def repositories(self, region: Region) -> AsyncIterator[Repository]:
+        """Every repository, with its effective scanning when scan results are collected."""
+        batch: list[Repository] = []
+        async for repository in list_repositories(region.client, self.scan_id):
+            if not self._scan_results:
+                yield repository
+                continue
+            batch.append(repository)
+            if len(batch) == NAMES_PER_CALL:
+                for found in await with_scanning_configuration(region.optional, batch):
+                    yield found
+                batch = []
+        for found in await with_scanning_configuration(region.optional, batch):
+            yield found
+
+    async def repository(self, region: Region, repository: Repository) -> AsyncIterator[Page]:
         yield [repository]
 
     async def repository_with_settings(
-        self, client: RegionClient, repository: Repository
+        self, region: Region, repository: Repository
     ) -> AsyncIterator[Page]:
-        optional = Optional(client)
+        optional = Optional(region.client)
         yield [await with_settings(optional, repository, self._collect)]
         yield self.errors(optional, repository.repository_name)
 
-    async def images(self, client: RegionClient, repository: Repository) -> AsyncIterator[Page]:
-        """Page by page: DescribeImages, then each page's scan findings."""
-        optional = Optional(client)
-        async for page in list_images(client, repository):
-            images = self._recent(page)
-            yield images
-            async for findings in self._findings(optional, images):
-                yield findings
+    async def images(self, region: Region, repository: Repository) -> AsyncIterator[Page]:
+        """Page by page: DescribeImages, then each page's scan results."""
+        optional = Optional(region.client)
+        async for page in list_images(region.client, repository):
+            async for records in self._with_scan_results(region, optional, self._recent(page)):
+                yield records
         yield self.errors(optional, repository.repository_name)
 
     async def images_with_manifests(
-        self, client: RegionClient, repository: Repository
+        self, region: Region, repository: Repository
     ) -> AsyncIterator[Page]:
         """The whole repository first: DescribeImages reports lastRecordedPullTime as it was
         before BatchGetImage, and index manifests tell the children's parents."""
         assert self._cache is not None
-        optional = Optional(client)
-        images = [i async for page in list_images(client, repository) for i in self._recent(page)]
+        optional = Optional(region.client)
+        pages = list_images(region.client, repository)
+        images = [i async for page in pages for i in self._recent(page)]
         source = ManifestSource(optional, self._cache, self._collect.manifests == "all")
         ids = (repository.registry_id, repository.repository_name)
         indexes = [i.image_digest for i in images if i.image_manifest_media_type in INDEX_TYPES]
@@ -80,31 +129,68 @@ class Collection:
                     parents.setdefault(child, []).append(digest)
             yield await self._manifests(optional, repository, batch)
         for start in range(0, len(images), PAGE):
-            yield [
+            linked = [
                 msgspec.structs.replace(i, index_digests=sorted(parents.get(i.image_digest, ())))
                 for i in images[start : start + PAGE]
             ]
+            async for records in self._with_scan_results(region, optional, linked):
+                yield records
         others = [i.image_digest for i in images if i.image_manifest_media_type not in INDEX_TYPES]
         async for batch in source.get(*ids, others):
             yield await self._manifests(optional, repository, batch)
-        async for findings in self._findings(optional, images):
-            yield findings
         yield self.errors(optional, repository.repository_name)
 
-    async def registry(self, client: RegionClient, principal: str) -> AsyncIterator[Page]:
+    async def registry(self, region: Region) -> AsyncIterator[Page]:
         """The registry record, and a warning when BatchGetImage will update pull times."""
-        optional = Optional(client)
+        optional, principal = region.optional, region.principal
         exclusions = None
         if self._collect.registry:
-            registry = await describe_registry(optional, self.scan_id, principal)
+            registry = await describe_registry(optional, self.scan_id, principal, region.scanning)
             yield [registry]
-            yield self.errors(optional)
             exclusions = registry.pull_time_update_exclusions
         elif self._collect.manifests != "off":
             # Only a warning hangs on this call, so its denial is no error record.
-            exclusions = await pull_time_exclusions(optional)
+            exclusions = await pull_time_exclusions(Optional(region.client))
+        yield self.errors(optional)
         if self._collect.manifests != "off":
-            _warn_pull_times(client, role_arn(principal), exclusions)
+            _warn_pull_times(region.client, role_arn(principal), exclusions)
+
+    async def _with_scan_results(
+        self, region: Region, optional: Optional, images: list[Image]
+    ) -> AsyncIterator[Page]:
+        """The scan findings of `images` (with scan_findings: full), then the images with AWS's
+        scan result on each, asked SCAN_CHUNK images at a time."""
+        asked = [i for i in images if self._asks(region, i)]
+        results: dict[str, ScanResult] = {}
+        for start in range(0, len(asked), SCAN_CHUNK):
+            chunk = asked[start : start + SCAN_CHUNK]
+            async with anyio.create_task_group() as tg:
+                for image in chunk:
+                    tg.start_soon(self._describe_scan, optional, image, results)
+            for image in chunk:
+                if result := results.get(image.image_digest):
+                    if result.findings:
+                        yield result.findings
+                    results[image.image_digest] = msgspec.structs.replace(result, findings=[])
+        yield [_with_result(i, results.get(i.image_digest)) for i in images]
+
+    def _asks(self, region: Region, image: Image) -> bool:
+        if not self._scan_results:
+            return False
+        if image.image_scan_status is not None:  # DescribeImages had it (Clair basic scanning)
+            return self._collect.scan_findings == "full" and is_scanned(image)
+        return not region.scanning.in_describe_images and can_have_result(image)
+
+    async def _describe_scan(
+        self, optional: Optional, image: Image, results: dict[str, ScanResult]
+    ) -> None:
+        if optional.denied("describe_image_scan_findings"):
+            return
+        full = self._collect.scan_findings == "full"
+        try:
+            results[image.image_digest] = await describe_scan(optional.client, image, findings=full)
+        except AwsError as exc:
+            optional.failed(exc)
 
     async def _manifests(
         self, optional: Optional, repository: Repository, manifests: dict[str, tuple[str, str]]
@@ -119,7 +205,7 @@ class Collection:
                         client, repository.registry_id, repository.repository_name, digest
                     )
                 except AwsError as exc:
-                    optional.errors.append(exc)
+                    optional.failed(exc)
             scope = {
                 "scan_id": self.scan_id,
                 "account_id": client.account_id,
@@ -130,18 +216,6 @@ class Collection:
             }
             records.append(parse_manifest(text, media_type, scope=scope, referrers=referrers))
         return records
-
-    async def _findings(self, optional: Optional, images: list[Image]) -> AsyncIterator[Page]:
-        if self._collect.scan_findings != "full":
-            return
-        for image in images:
-            if not is_scanned(image) or optional.denied("describe_image_scan_findings"):
-                continue
-            try:
-                async for page in list_findings(optional.client, image):
-                    yield page
-            except AwsError as exc:
-                optional.errors.append(exc)
 
     def _recent(self, images: list[Image]) -> list[Image]:
         """With `since`: only the images pushed since then."""
@@ -156,6 +230,15 @@ class Collection:
             error_record(exc, self.scan_id, client.account_id, client.region, repository, True)
             for exc in optional.errors
         ]
+
+
+def _with_result(image: Image, result: ScanResult | None) -> Image:
+    """AWS's scan result on the image record, where DescribeImages had none."""
+    if result is None or image.image_scan_status is not None or result.status is None:
+        return image
+    return msgspec.structs.replace(
+        image, image_scan_status=result.status, image_scan_findings_summary=result.summary
+    )
 
 
 def error_record(

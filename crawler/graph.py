@@ -15,14 +15,13 @@ from aiobotocore.session import AioSession
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from crawler.aws.accounts import Target
-from crawler.aws.client import RegionClient, open_region_client
+from crawler.aws.client import open_region_client
 from crawler.aws.scope import Scope, open_scope
 from crawler.aws.session import assume_role, get_identity
 from crawler.cache import ManifestCache, default_cache_dir
-from crawler.collect import Collection, error_record
+from crawler.collect import Collection, Region, error_record
 from crawler.config import Config
 from crawler.ecr.images import DECODERS
-from crawler.ecr.repositories import list_repositories
 from crawler.errors import AwsError, CrawlerError, CredentialsError, RegionDisabledError
 from crawler.plan import in_shard
 from crawler.records import Repository, ScanRecord, ScanSummary
@@ -225,10 +224,11 @@ class _Crawl:
                 anyio.create_task_group() as tg,
             ):
                 try:
-                    async for repository in list_repositories(client, self.scan_id):
+                    unit = await self.collection.open_region(client, principal)
+                    async for repository in self.collection.repositories(unit):
                         await repo_slots.acquire()
-                        tg.start_soon(self._repository, client, repository, repo_slots)
-                    async for page in self.collection.registry(client, principal):
+                        tg.start_soon(self._repository, unit, repository, repo_slots)
+                    async for page in self.collection.registry(unit):
                         await self._send(page)
                 except AwsError as exc:
                     if isinstance(exc, RegionDisabledError) and self.scope.from_all:
@@ -242,14 +242,15 @@ class _Crawl:
         log.info("region done")
 
     async def _repository(
-        self, client: RegionClient, repository: Repository, slot: anyio.Semaphore
+        self, region: Region, repository: Repository, slot: anyio.Semaphore
     ) -> None:
         structlog.contextvars.bind_contextvars(repository=repository.repository_name)
         try:
             for stage in self.collection.repository_stages:
-                async for page in stage(client, repository):
+                async for page in stage(region, repository):
                     await self._send(page)
         except AwsError as exc:
+            client = region.client
             await self._failed(exc, client.account_id, client.region, repository.repository_name)
         finally:
             slot.release()

@@ -51,8 +51,13 @@ class Optional:
         except NotFoundError:
             return {}
         except AwsError as exc:
-            self.errors.append(exc)
+            self.failed(exc)
             return None
+
+    def failed(self, exc: AwsError) -> None:
+        # Calls in flight together are denied together: one error says it.
+        if not (isinstance(exc, AccessDeniedError) and self.denied(exc.operation)):
+            self.errors.append(exc)
 
     async def pages(self, operation: str, field: str, **params: Any) -> list[Any] | None:
         """The items of every page, or None when a page failed."""

@@ -1,48 +1,27 @@
-"""Scan findings of one image (ecr:DescribeImageScanFindings), basic and enhanced, page by page."""
+"""Scan findings (ecr:DescribeImageScanFindings) as records: basic (Clair or AWS-native) and
+enhanced (Inspector) shapes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from crawler.aws.client import RegionClient
 from crawler.ecr import utc
-from crawler.errors import NotFoundError
 from crawler.records import Image, ScanFinding
 
 # Basic scans end COMPLETE, enhanced (Inspector) ones stay ACTIVE; nothing else has findings.
 SCANNED = frozenset({"COMPLETE", "ACTIVE"})
-PAGE_SIZE = 1000
 
 
 def is_scanned(image: Image) -> bool:
     return image.image_scan_status is not None and image.image_scan_status.status in SCANNED
 
 
-async def list_findings(client: RegionClient, image: Image) -> AsyncIterator[list[ScanFinding]]:
-    """Every finding of `image`'s latest scan; nothing when it has none (ScanNotFound is data).
-    Enhanced scanning returns at most 100 findings a page whatever maxResults says, so every
-    page is followed."""
-    params: dict[str, Any] = {
-        "registryId": image.registry_id,
-        "repositoryName": image.repository_name,
-        "imageId": {"imageDigest": image.image_digest},
-        "maxResults": PAGE_SIZE,
-    }
-    while True:
-        try:
-            page = await client.call("describe_image_scan_findings", **params)
-        except NotFoundError:
-            return
-        found = page.get("imageScanFindings", {})
-        completed = utc(found.get("imageScanCompletedAt"))
-        records = [_basic(f, image, completed) for f in found.get("findings", [])]
-        records += [_enhanced(f, image, completed) for f in found.get("enhancedFindings", [])]
-        if records:
-            yield records
-        if not page.get("nextToken"):
-            return
-        params["nextToken"] = page["nextToken"]
+def finding_records(page: dict[str, Any], image: Image) -> list[ScanFinding]:
+    """The findings of one DescribeImageScanFindings page, basic and enhanced, as records."""
+    found = page.get("imageScanFindings", {})
+    completed = utc(found.get("imageScanCompletedAt"))
+    records = [_basic(f, image, completed) for f in found.get("findings", [])]
+    return records + [_enhanced(f, image, completed) for f in found.get("enhancedFindings", [])]
 
 
 def _identity(image: Image) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Registry settings of one account-region (DescribeRegistry, GetRegistryScanningConfiguration,
-GetRegistryPolicy, DescribePullThroughCacheRules, ListPullTimeUpdateExclusions) and the
+"""Registry settings of one account-region (DescribeRegistry, GetRegistryPolicy,
+DescribePullThroughCacheRules, ListPullTimeUpdateExclusions, GetAccountSetting) and the
 per-repository settings (GetLifecyclePolicy, GetRepositoryPolicy, ListTagsForResource).
 
 Every call here is optional in effect: a denied call leaves its field null and is reported."""
@@ -14,6 +14,7 @@ import msgspec
 
 from crawler.config import Collect
 from crawler.ecr import Optional, snake_keys
+from crawler.ecr.scanning import Scanning, account_setting
 from crawler.records import Registry, Repository
 
 
@@ -28,10 +29,12 @@ async def pull_time_exclusions(optional: Optional) -> list[str] | None:
     return await optional.pages("list_pull_time_update_exclusions", "pullTimeUpdateExclusions")
 
 
-async def describe_registry(optional: Optional, scan_id: str, principal: str) -> Registry:
+async def describe_registry(
+    optional: Optional, scan_id: str, principal: str, scanning: Scanning
+) -> Registry:
+    """The registry record; `scanning` was learned when the region's scan began."""
     client = optional.client
     registry = await optional.call("describe_registry")
-    scanning = await optional.call("get_registry_scanning_configuration")
     policy = await optional.call("get_registry_policy")
     rules = await optional.pages("describe_pull_through_cache_rules", "pullThroughCacheRules")
     exclusions = await pull_time_exclusions(optional)
@@ -43,15 +46,16 @@ async def describe_registry(optional: Optional, scan_id: str, principal: str) ->
         replication_configuration=None
         if registry is None
         else snake_keys(registry.get("replicationConfiguration", {})),
-        scanning_configuration=None
-        if scanning is None
-        else snake_keys(scanning.get("scanningConfiguration", {})),
+        scanning_configuration=scanning.configuration,
         registry_policy=_policy(policy, "policyText"),
         pull_through_cache_rules=snake_keys(rules),
         pull_time_update_exclusions=exclusions,
         crawler_principal_excluded=None
         if exclusions is None
         else role_arn(principal) in exclusions,
+        basic_scan_type_version=scanning.basic_version,
+        registry_policy_scope=await account_setting(optional, "REGISTRY_POLICY_SCOPE"),
+        blob_mounting=await account_setting(optional, "BLOB_MOUNTING"),
     )
 
 
