@@ -132,7 +132,8 @@ class Watched:
 class Store(Protocol):
     """A database a sink writes, read back by the test."""
 
-    uri: str
+    @property
+    def uri(self) -> str: ...
 
     def rows(self, table: str, where: str = "") -> list[dict[str, Any]]: ...
 

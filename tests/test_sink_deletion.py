@@ -12,35 +12,27 @@ from crawler.sinks.deletion import Tally
 from crawler.sinks.tables import group, known_tables
 
 
-def repository(account: str, region: str, name: str = "r") -> Repository:
-    return Repository(
-        scan_id="s", account_id=account, region=region, registry_id=account, repository_name=name
-    )
+def placed(account: str, region: str) -> dict[str, Any]:
+    """The fields that put a record in repository r of an account-region."""
+    return {
+        "scan_id": "s",
+        "account_id": account,
+        "region": region,
+        "registry_id": account,
+        "repository_name": "r",
+    }
+
+
+def repository(account: str, region: str) -> Repository:
+    return Repository(**placed(account, region))
 
 
 def image(account: str, region: str) -> Image:
-    return Image(
-        scan_id="s",
-        account_id=account,
-        region=region,
-        registry_id=account,
-        repository_name="r",
-        image_digest="sha256:1",
-        image_tags=[],
-        image_uri="u",
-    )
+    return Image(**placed(account, region), image_digest="sha256:1", image_tags=[], image_uri="u")
 
 
 def finding(account: str, region: str) -> ScanFinding:
-    return ScanFinding(
-        scan_id="s",
-        account_id=account,
-        region=region,
-        registry_id=account,
-        repository_name="r",
-        image_digest="sha256:1",
-        scan_type="BASIC",
-    )
+    return ScanFinding(**placed(account, region), image_digest="sha256:1", scan_type="BASIC")
 
 
 def summary(status: str, accounts: dict[str, dict[str, RegionCounts]]) -> ScanSummary:

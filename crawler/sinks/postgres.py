@@ -112,9 +112,9 @@ class _Writer:
             staged=f"pg_temp.{quote(self.stage)}",
         )
         self.columns = [c.name for c in table.columns]
+        definitions = ", ".join(POSTGRES.column(c.name, c.kind) for c in table.columns)
         self.stage_ddl = (
-            f"CREATE TEMP TABLE IF NOT EXISTS {quote(self.stage)} "
-            f"({', '.join(f'{quote(c.name)} {POSTGRES.types[c.kind]}' for c in table.columns)}) "
+            f"CREATE TEMP TABLE IF NOT EXISTS {quote(self.stage)} ({definitions}) "
             "ON COMMIT DELETE ROWS"
         )
 
@@ -220,9 +220,8 @@ class PostgresSink:
                         table.name,
                     )
                 }
-                for name, kind, _ in writer.sql.columns:
-                    if name not in have:
-                        await conn.execute(writer.sql.add_column(name, kind))
+                for statement in writer.sql.migrate(have):
+                    await conn.execute(statement)
                 await conn.execute(writer.stage_ddl)
         self._ready.update(tables)
 

@@ -9,7 +9,7 @@ row), `deleted_at` and `deleted_scan_id`; an upsert undeletes a row that comes b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from crawler.sinks.tables import Kind, Table
@@ -39,6 +39,10 @@ class Dialect:
 
     def param(self, number: int) -> str:
         return self.placeholder.format(number)
+
+    def column(self, name: str, kind: Kind, not_null: bool = False) -> str:
+        """A column's definition."""
+        return f"{quote(name)} {self.types[kind]}{' NOT NULL' if not_null else ''}"
 
     def clock(self, number: int) -> str:
         """The time of a write, as SQL: the server's clock, or parameter `number`."""
@@ -74,14 +78,8 @@ class Statements:
         self.target = target
         self.columns = columns(table)
         key = ", ".join(map(quote, table.key))
-        self.create = (
-            f"CREATE TABLE IF NOT EXISTS {target} ("
-            + ", ".join(
-                f"{quote(n)} {dialect.types[k]}{' NOT NULL' if r else ''}"
-                for n, k, r in self.columns
-            )
-            + f", PRIMARY KEY ({key}))"
-        )
+        definitions = ", ".join(dialect.column(*c) for c in self.columns)
+        self.create = f"CREATE TABLE IF NOT EXISTS {target} ({definitions}, PRIMARY KEY ({key}))"
         self.upsert = _upsert(dialect, table, target, staged)
         unseen = (
             f"WHERE account_id = {dialect.param(1)} AND region = {dialect.param(2)} "
@@ -93,9 +91,14 @@ class Statements:
         )
         self.prune = f"DELETE FROM {target} {unseen}"
 
-    def add_column(self, name: str, kind: Kind) -> str:
-        """A column a newer record type has (never NOT NULL: the table has rows already)."""
-        return f"ALTER TABLE {self.target} ADD COLUMN {quote(name)} {self.dialect.types[kind]}"
+    def migrate(self, have: Collection[str]) -> list[str]:
+        """What adds the columns of a newer record type to a table that has only `have` (never
+        NOT NULL: the table has rows already; nothing is ever dropped or retyped)."""
+        return [
+            f"ALTER TABLE {self.target} ADD COLUMN {self.dialect.column(name, kind)}"
+            for name, kind, _ in self.columns
+            if name not in have
+        ]
 
 
 def _upsert(dialect: Dialect, table: Table, target: str, staged: str | None) -> str:

@@ -131,9 +131,8 @@ def _create(db: sqlite3.Connection, sql: Statements) -> None:
     """Create the table, or add the columns a newer record type has (never drops any)."""
     db.execute(sql.create)
     have = {row[1] for row in db.execute(f"PRAGMA table_info({sql.target})")}
-    for name, kind, _ in sql.columns:
-        if name not in have:
-            db.execute(sql.add_column(name, kind))
+    for statement in sql.migrate(have):
+        db.execute(statement)
 
 
 class SqliteSink:
