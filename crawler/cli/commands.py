@@ -18,6 +18,7 @@ from crawler.cli.parser import (
     REGIONS,
     command,
     option,
+    output_settings,
 )
 
 if TYPE_CHECKING:
@@ -60,8 +61,21 @@ if TYPE_CHECKING:
 )
 def scan(args: argparse.Namespace) -> int:
     from crawler.cli.scan import scan_command
+    from crawler.config import load_config
 
-    return scan_command(args)
+    config = load_config(
+        args.config,
+        regions=args.regions,
+        sink=args.sink,
+        **{
+            "concurrency.api_calls": args.concurrency,
+            "shard": args.shard,
+            "since": args.since,
+            "sink_options.prune": args.prune or None,
+            **output_settings(args),
+        },
+    )
+    return scan_command(config, args)
 
 
 @command(

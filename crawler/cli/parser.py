@@ -114,6 +114,11 @@ OUTPUT = (
 )
 
 
+def output_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys that the OUTPUT flags override (None: not given)."""
+    return {"log.format": args.log_format, "log.level": "error" if args.quiet else args.log_level}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

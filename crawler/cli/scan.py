@@ -19,7 +19,7 @@ from rich.console import Console
 
 from crawler.aws.credentials import Session, new_session, read_credentials
 from crawler.changes import ChangeSink, previous_scan
-from crawler.cli.parser import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK
+from crawler.cli.parser import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, output_settings
 from crawler.compliance import Checker, CheckingSink
 from crawler.compliance.command import after_scan
 from crawler.config import Config, load_config, plaintext_secrets
@@ -35,19 +35,7 @@ EXIT_FOR_STATUS = {"complete": EXIT_OK, "partial": EXIT_ERRORS, "interrupted": E
 log = structlog.get_logger(__name__)
 
 
-def scan_command(args: argparse.Namespace) -> int:
-    config = load_config(
-        args.config,
-        regions=args.regions,
-        sink=args.sink,
-        **{
-            "concurrency.api_calls": args.concurrency,
-            "shard": args.shard,
-            "since": args.since,
-            "sink_options.prune": args.prune or None,
-            **_log_overrides(args),
-        },
-    )
+def scan_command(config: Config, args: argparse.Namespace) -> int:
     checker = Checker(config.compliance) if args.checks or args.fail_on else None
     _check_directory("--summary-json", args.summary_json)
     warnings = plaintext_secrets(args.config)
@@ -82,7 +70,7 @@ def demo_command(args: argparse.Namespace) -> int:
             sink=args.sink or "sqlite:demo-inventory.db",
             # The emulator answers ECR operations it lacks with 500s: no point waiting on them.
             **{
-                **_log_overrides(args),
+                **output_settings(args),
                 "retry.max_attempts": 3,
                 "collect.referrers": True,
                 "collect.scan_findings": "full",
@@ -121,13 +109,6 @@ def run_scan(
         except OSError as exc:
             raise CrawlerError(f"--summary-json {summary_json}: {exc.strerror}") from None
     return EXIT_FOR_STATUS[summary.status]
-
-
-def _log_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "log.format": args.log_format,
-        "log.level": "error" if args.quiet else args.log_level,
-    }
 
 
 @contextlib.contextmanager
