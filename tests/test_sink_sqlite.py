@@ -22,8 +22,8 @@ from pg import SqliteStore, active, doc_blocks, scan_into
 from crawler.errors import ConfigError
 from crawler.records import Record
 from crawler.sinks import open_sink
-from crawler.sinks.tables import table_for
 from crawler.sinks.sqlite import EXAMPLE_QUERIES, SqliteSink
+from crawler.sinks.tables import table_for
 
 
 def squash(sql: str) -> str:
