@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from awsproxy import AwsProxy, Rule
@@ -22,7 +23,7 @@ def config(tmp_path: Path) -> str:
     return str(path)
 
 
-def run_permissions(env: dict[str, str], config: str, *extra: str) -> tuple[int, dict]:
+def run_permissions(env: dict[str, str], config: str, *extra: str) -> tuple[int, dict[str, Any]]:
     result = cli(
         "permissions",
         "-c",
