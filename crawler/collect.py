@@ -66,6 +66,9 @@ class Collection:
         self._since = config.since
         self._cache = cache
         self._scan_results = collect.scan_findings != "off"
+        # principal -> regions where BatchGetImage updates its pull times (None: unknown), for
+        # one warning per principal at the end of the scan.
+        self._pull_times: dict[str, dict[str, bool | None]] = {}
         self.repository_stages: list[RepositoryStage] = [
             self.repository_with_settings if collect.policies or collect.tags else self.repository,
             self.images if collect.manifests == "off" else self.images_with_manifests,
@@ -153,7 +156,28 @@ class Collection:
             exclusions = await pull_time_exclusions(Optional(region.client))
         yield self.errors(optional)
         if self._collect.manifests != "off":
-            _warn_pull_times(region.client, role_arn(principal), exclusions)
+            excluded = None if exclusions is None else role_arn(principal) in exclusions
+            self._pull_times.setdefault(role_arn(principal), {})[region.client.region] = excluded
+
+    def warn_pull_times(self) -> None:
+        """Once per principal: BatchGetImage by the crawler updates each image's
+        lastRecordedPullTime (aws/containers-roadmap#2390), which lifecycle rules read."""
+        for principal, regions in sorted(self._pull_times.items()):
+            unknown = sorted(r for r, excluded in regions.items() if excluded is None)
+            updating = sorted(r for r, excluded in regions.items() if excluded is False)
+            if unknown:
+                log.warning(
+                    "cannot tell whether BatchGetImage updates pull times: "
+                    f"ecr:ListPullTimeUpdateExclusions failed in {', '.join(unknown)}",
+                    principal=principal,
+                )
+            if updating:
+                log.warning(
+                    "BatchGetImage by the crawler updates each image's lastRecordedPullTime, "
+                    "which lifecycle rules read; exclude the crawler with: "
+                    + _register_exclusion(principal, updating)
+                    + " (or set collect.manifests: off)"
+                )
 
     async def _with_scan_results(
         self, region: Region, optional: Optional, images: list[Image]
@@ -266,17 +290,8 @@ def error_record(
     )
 
 
-def _warn_pull_times(client: RegionClient, principal: str, exclusions: list[str] | None) -> None:
-    if exclusions is None:
-        log.warning(
-            "cannot tell whether BatchGetImage updates pull times: "
-            "ecr:ListPullTimeUpdateExclusions failed",
-            principal=principal,
-        )
-    elif principal not in exclusions:
-        log.warning(
-            "BatchGetImage by the crawler updates each image's lastRecordedPullTime, which "
-            "lifecycle rules read; exclude the crawler with: aws ecr "
-            f"register-pull-time-update-exclusion --principal-arn {principal} "
-            f"--region {client.region} (or set collect.manifests: off)",
-        )
+def _register_exclusion(principal: str, regions: list[str]) -> str:
+    command = f"aws ecr register-pull-time-update-exclusion --principal-arn {principal}"
+    if len(regions) == 1:
+        return f"{command} --region {regions[0]}"
+    return f"for r in {' '.join(regions)}; do {command} --region $r; done"

@@ -66,10 +66,12 @@ async def scan(
             principal=scope.identity.arn,
         )
         async with _writer(sink, stats) as send, _manifest_cache(config) as cache:
+            collection = Collection(config, crawl.scan_id, cache)
             try:
-                await crawl.run(send, Collection(config, crawl.scan_id, cache), stop)
+                await crawl.run(send, collection, stop)
             except* CredentialsError as group:
                 fatal = _first(group)
+            collection.warn_pull_times()
         # Every record has reached the sink (and been counted): the summary comes last.
         summary = stats.summary(
             scan_id=crawl.scan_id,

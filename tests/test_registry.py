@@ -60,13 +60,14 @@ def test_denied_optional_call_is_null_and_one_error_each(proxy: AwsProxy) -> Non
     assert summary.status == "complete"
 
 
-def test_warns_once_per_registry_when_the_crawler_updates_pull_times(proxy: AwsProxy) -> None:
-    """Not excluded from pull-time updates: one warning per registry saying how to register."""
+def test_warns_once_per_principal_when_the_crawler_updates_pull_times(proxy: AwsProxy) -> None:
+    """Not excluded from pull-time updates: one warning per principal, naming every region."""
     with capture_logs() as logs:
         _, sink = run_scan(make_config(proxy, regions=["us-east-1", "eu-west-1"], **SETTINGS))
     warnings = [e for e in logs if "register-pull-time-update-exclusion" in e["event"]]
-    assert len(warnings) == 2
+    assert len(warnings) == 1
     assert f"--principal-arn {MOTO_PRINCIPAL}" in warnings[0]["event"]
+    assert "for r in eu-west-1 us-east-1;" in warnings[0]["event"]
     assert all(r.crawler_principal_excluded is False for r in sink.of("registry"))
 
 

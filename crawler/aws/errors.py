@@ -23,6 +23,7 @@ from crawler.errors import (
     AccessDeniedError,
     AwsError,
     ConfigError,
+    CrawlerError,
     CredentialsError,
     NotFoundError,
     RegionDisabledError,
@@ -81,37 +82,23 @@ NOT_FOUND_CODES = frozenset(
 )
 
 
+# Our error for each code of a ClientError, checked in this order after throttling.
+CODE_ERRORS: tuple[tuple[frozenset[str], type[AwsError]], ...] = (
+    (THROTTLING_CODES, ThrottledError),
+    (SERVER_CODES, RetryableError),
+    (ACCESS_DENIED_CODES, AccessDeniedError),
+    # ECR says this both for bad keys and for opt-in regions the account has not enabled; the
+    # keys were proven good by GetCallerIdentity, so it is the region.
+    (frozenset({"UnrecognizedClientException"}), RegionDisabledError),
+    (NOT_FOUND_CODES, NotFoundError),
+)
+
+
 def translate(exc: Exception, operation: str = "") -> Exception:
     """Our error for botocore's `exc` in `operation` (a ClientError knows its own operation);
     anything we do not know is returned unchanged."""
     if isinstance(exc, ClientError):
-        operation = exc.operation_name or operation
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "Unknown"))
-        message = str(error.get("Message", "")).strip() or "(no message)"
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in THROTTLING_CODES:
-            return ThrottledError(operation, code, message)
-        if code in SERVER_CODES or status >= 500:
-            return RetryableError(operation, code, message)
-        if code in ACCESS_DENIED_CODES:
-            return AccessDeniedError(operation, code, message)
-        if code in CREDENTIALS_CODES:
-            if code.startswith("Expired"):
-                return CredentialsError(
-                    f"the AWS credentials expired ({operation}: {code}): renew them, or set "
-                    "auth.role_arn, whose sessions are refreshed before they expire"
-                )
-            return CredentialsError(
-                f"AWS rejected the credentials ({operation}: {code}: {message})"
-            )
-        if code == "UnrecognizedClientException":
-            # ECR says this both for bad keys and for opt-in regions the account has not
-            # enabled; the keys were proven good by GetCallerIdentity, so it is the region.
-            return RegionDisabledError(operation, code, message)
-        if code in NOT_FOUND_CODES:
-            return NotFoundError(operation, code, message)
-        return AwsError(operation, code, message)
+        return _client_error(exc, exc.operation_name or operation)
     if isinstance(exc, CONFIG_ERRORS):
         return ConfigError(f"AWS configuration (AWS_* variables, AWS_PROFILE, ~/.aws): {exc}")
     if isinstance(exc, PartialCredentialsError):
@@ -126,3 +113,23 @@ def translate(exc: Exception, operation: str = "") -> Exception:
     if isinstance(exc, BotoCoreError):
         return AwsError(operation, type(exc).__name__, str(exc))
     return exc
+
+
+def _client_error(exc: ClientError, operation: str) -> CrawlerError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", "")).strip() or "(no message)"
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in CREDENTIALS_CODES:
+        if code.startswith("Expired"):
+            return CredentialsError(
+                f"the AWS credentials expired ({operation}: {code}): renew them, or set "
+                "auth.role_arn, whose sessions are refreshed before they expire"
+            )
+        return CredentialsError(f"AWS rejected the credentials ({operation}: {code}: {message})")
+    for codes, kind in CODE_ERRORS:
+        if code in codes:
+            return kind(operation, code, message)
+    if status >= 500:
+        return RetryableError(operation, code, message)
+    return AwsError(operation, code, message)
