@@ -284,6 +284,15 @@ def test_head_reads_the_first_line_and_everyone_exits_0(aws_env: dict[str, str])
     assert done.stderr == ""
 
 
+def test_no_stdout_at_all_is_not_an_error() -> None:
+    """With stdout closed before start (`>&-`), `regions` still exits 0 quietly."""
+    crawler = shlex.join([sys.executable, "-m", "crawler"])
+    done = subprocess.run(
+        ["bash", "-c", f"{crawler} regions >&-"], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 HEAVY = ("aiobotocore", "botocore", "rich", "anyio", "structlog", "crawler.compliance")
 
 

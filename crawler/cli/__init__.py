@@ -32,8 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         code = COMMANDS[args.command].run(args)
-        # Here, where a closed pipe can still be caught, rather than at the interpreter's exit.
-        sys.stdout.flush()
+        # Here, where a closed pipe can still be caught, rather than at the interpreter's exit;
+        # no stdout at all (`>&-`) is None.
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except KeyboardInterrupt:
         print("ecr-crawler: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
