@@ -4,6 +4,9 @@ Memory stays bounded by the number of repositories, not images: per repository i
 counters with a few example images each, and the two images the vulnerability check names (the
 one tagged `latest` and the most recently pushed one); per account-region its registry record.
 Image records are never kept.
+
+An image's scan result is read as `crawler.compliance.scans` says, whichever call gave it; a
+missing one means "never scanned" only where the scan asked for it (`Inventory.results_known`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from crawler.compliance.ecr_settings import (
     decode,
 )
 from crawler.compliance.rules import RANK, at_least
+from crawler.compliance.scans import outcome, scannable, severity_counts
 from crawler.config import Compliance
-from crawler.ecr.findings import SCANNED
-from crawler.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
+from crawler.media_types import INDEX_TYPES
 from crawler.records import (
+    Error,
     Image,
     ImageManifest,
     Registry,
@@ -33,9 +37,11 @@ from crawler.records import (
 )
 
 EXAMPLES = 5
-# Scans that ended without a usable result. SCAN_ELIGIBILITY_EXPIRED is by design (enhanced
-# scanning stops rescanning old images) and IN_PROGRESS / PENDING are not finished yet.
-FAILED_SCANS = frozenset({"FAILED", "UNSUPPORTED_IMAGE", "FINDINGS_UNAVAILABLE", "LIMIT_EXCEEDED"})
+# The error records that say an image's scan result may be missing for want of asking: the
+# call that reads it failed in the repository, or (in the region) the call the crawler makes
+# only when it collects scan results.
+SCAN_RESULT_CALL = "DescribeImageScanFindings"
+SCAN_RESULTS_ON_CALL = "BatchGetRepositoryScanningConfiguration"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -74,10 +80,14 @@ class ImageRef:
     pushed_at: datetime | None
     is_index: bool
     counts: dict[str, int] | None
-    """Severity counts of its latest scan; None when it has none."""
+    """Severity counts of its latest completed scan; None when it has none."""
+    no_result: bool = False
+    """A scanner reads it and its record has no scan status (never scanned, or not asked)."""
 
     @classmethod
-    def of(cls, image: Image, is_index: bool, counts: dict[str, int] | None) -> ImageRef:
+    def of(
+        cls, image: Image, is_index: bool, counts: dict[str, int] | None, no_result: bool
+    ) -> ImageRef:
         return cls(
             digest=image.image_digest,
             uri=image.image_uri,
@@ -85,6 +95,7 @@ class ImageRef:
             pushed_at=image.image_pushed_at,
             is_index=is_index,
             counts=counts,
+            no_result=no_result,
         )
 
     def order(self) -> tuple[datetime, bool, str]:
@@ -107,11 +118,17 @@ class RepoState:
     """Manifests were read: each image says which indexes list it."""
     child_counts: dict[str, Counter[str]] = field(default_factory=dict)
     """Per index digest, the summed severity counts of its vulnerable children."""
+    unscanned_parents: set[str] = field(default_factory=set)
+    """The indexes that list a child without a scan result."""
     has_index: bool = False
     attestations: set[str] = field(default_factory=set)
-    never_scanned: Tally = field(default_factory=Tally)
+    no_result: Tally = field(default_factory=Tally)
+    """Images a scanner reads whose record has no scan status: never scanned where the scan
+    asked (`Inventory.results_known`), else not known."""
     scan_failed: Tally = field(default_factory=Tally)
     failed_statuses: Counter[str] = field(default_factory=Counter)
+    expired: Tally = field(default_factory=Tally)
+    """Images Inspector no longer rescans (SCAN_ELIGIBILITY_EXPIRED)."""
     not_pulled: Tally = field(default_factory=Tally)
     untagged_old: Tally = field(default_factory=Tally)
     untagged_unsure: Tally = field(default_factory=Tally)
@@ -127,14 +144,13 @@ class UnitState:
     host: str | None = None
     registry_id: str | None = None
 
-
-def severity_counts(image: Image) -> dict[str, int] | None:
-    """The severity counts of the image's latest completed scan; None when there is none."""
-    status = image.image_scan_status
-    summary = image.image_scan_findings_summary
-    if status is None or status.status not in SCANNED or summary is None:
-        return None
-    return {k.upper(): v for k, v in (summary.finding_severity_counts or {}).items() if v}
+    @property
+    def clair_basic(self) -> bool:
+        """The registry scans with Clair-based basic scanning, whose results DescribeImages
+        carries (no other scanning does); False when that is not known."""
+        version = self.registry.basic_scan_type_version if self.registry else None
+        scan_type = self.scanning.scan_type if self.scanning else None
+        return version == "CLAIR" and scan_type == "BASIC"
 
 
 def worst(counts: dict[str, int] | Counter[str] | None) -> str | None:
@@ -154,6 +170,10 @@ class Inventory:
         self.repos: dict[RepoKey, RepoState] = {}
         self.units: dict[Unit, UnitState] = {}
         self.accounts: set[str] = set()
+        # The account-regions whose scan asked for every image's scan result, and the
+        # repositories where asking failed.
+        self.results_asked: set[Unit] = set()
+        self.scan_errors: set[RepoKey] = set()
         self.scan_id: str | None = None
         self.summary: ScanSummary | None = None
 
@@ -184,6 +204,17 @@ class Inventory:
         for unit in sorted(self.units):
             yield unit, self.units[unit]
 
+    def results_known(self, repo: RepoState) -> bool:
+        """Whether an image of the repository without a scan status was never scanned (rather
+        than not asked): under Clair-based basic scanning DescribeImages carries every result;
+        otherwise the scan must have collected scan results in the account-region (its
+        repositories carry their scanning configuration, which only then is read) with no
+        DescribeImageScanFindings failure in the repository."""
+        unit = self.units.get(repo.key[:2])
+        if unit is not None and unit.clair_basic:
+            return True
+        return repo.key[:2] in self.results_asked and repo.key not in self.scan_errors
+
     def observe(self, record: ScanRecord) -> None:
         self.scan_id = self.scan_id or record.scan_id
         if isinstance(record, Image):
@@ -194,6 +225,8 @@ class Inventory:
             self._manifest(record)
         elif isinstance(record, Registry):
             self._registry(record)
+        elif isinstance(record, Error):
+            self._error(record)
         elif isinstance(record, ScanSummary):
             self.summary = record
             self.accounts.update(record.accounts)
@@ -208,6 +241,15 @@ class Inventory:
         repo = self.repo(record.account_id, record.region, record.repository_name)
         repo.repository = record
         repo.lifecycle = decode(record.lifecycle_policy, LifecyclePolicy)
+        if record.scanning_configuration is not None:
+            self.results_asked.add((record.account_id, record.region))
+
+    def _error(self, record: Error) -> None:
+        # Sets, not states: an error alone must not add a repository or region to judge.
+        if record.operation == SCAN_RESULT_CALL and record.repository_name:
+            self.scan_errors.add((record.account_id, record.region, record.repository_name))
+        elif record.operation == SCAN_RESULTS_ON_CALL:
+            self.results_asked.add((record.account_id, record.region))
 
     def _manifest(self, record: ImageManifest) -> None:
         self.unit(record.account_id, record.region).manifests_read = True
@@ -235,8 +277,6 @@ class Inventory:
             unit.manifests_read = True
         is_index = image.image_manifest_media_type in INDEX_TYPES
         repo.has_index = repo.has_index or is_index
-        counts = severity_counts(image)
-        self._vulnerabilities(repo, image, counts)
         archived = image.image_status == "ARCHIVED"
         # Signatures, SBOMs and attestations follow their subject: not images of their own.
         attached = image.subject_manifest_digest is not None or (
@@ -244,10 +284,13 @@ class Inventory:
         )
         if archived or attached:
             return
-        self._current(repo, image, ImageRef.of(image, is_index, counts))
-        # No scanner reads an artifact (Helm chart, signature, SBOM): only images count.
-        if not is_index and image.artifact_media_type in (None, *IMAGE_CONFIG_TYPES):
-            self._scan_status(repo, image)
+        # Only what a scanner reads has a result, in every scanning mode (compliance.scans).
+        scanned = scannable(image)
+        counts = severity_counts(image) if scanned else None
+        no_result = scanned and outcome(image) == "none"
+        self._current(repo, image, ImageRef.of(image, is_index, counts, no_result))
+        if scanned:
+            self._scan_result(repo, image, counts)
         self._age(repo, image)
 
     def _vulnerabilities(
@@ -268,14 +311,17 @@ class Inventory:
         if not image.index_digests and (repo.newest is None or ref.order() > repo.newest.order()):
             repo.newest = ref
 
-    @staticmethod
-    def _scan_status(repo: RepoState, image: Image) -> None:
-        status = image.image_scan_status.status if image.image_scan_status else None
-        if status is None:
-            repo.never_scanned.add(image)
-        elif status in FAILED_SCANS:
+    def _scan_result(self, repo: RepoState, image: Image, counts: dict[str, int] | None) -> None:
+        result = outcome(image)
+        if result == "none":
+            repo.no_result.add(image)
+            repo.unscanned_parents.update(image.index_digests or ())
+        elif result == "failed" and image.image_scan_status is not None:
             repo.scan_failed.add(image)
-            repo.failed_statuses[status] += 1
+            repo.failed_statuses[image.image_scan_status.status or ""] += 1
+        elif result == "expired":
+            repo.expired.add(image)
+        self._vulnerabilities(repo, image, counts)
 
     def _age(self, repo: RepoState, image: Image) -> None:
         active = max(

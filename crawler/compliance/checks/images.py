@@ -1,5 +1,5 @@
 """Checks that count a repository's images by what happened to them: never scanned, scan
-failed, not pulled for long, left untagged."""
+failed, no longer rescanned, not pulled for long, left untagged."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ def _tallied(
     inv: Inventory,
     ctx: Context,
     out: Result,
-    pick: Callable[[RepoState], Tally],
+    pick: Callable[[RepoState], Tally | None],
     describe: str,
     extra: Callable[[RepoState], dict[str, Any]] = lambda repo: {},
 ) -> None:
-    """A finding for each repository with images in the category `pick` returns; `describe`
-    is formatted with the count (`n`) and the compliance settings."""
+    """A finding for each repository with images in the category `pick` returns (None: not
+    known); `describe` is formatted with the count (`n`) and the compliance settings."""
     for repo, tally in out.judged(inv.repositories(), pick):
         if tally.count:
             message = describe.format(n=tally.count, settings=ctx.settings)
@@ -37,9 +37,14 @@ def _tallied(
     remediation="Scan them (aws ecr start-image-scan --repository-name NAME --image-id "
     "imageDigest=DIGEST) and turn on scanning on push for the repository.",
     resource_type="repository",
+    needs="collect.scan_findings (summary or full)",
 )
 def never_scanned(inv: Inventory, ctx: Context, out: Result) -> None:
-    _tallied(inv, ctx, out, lambda r: r.never_scanned, "{n} images never scanned")
+    def unscanned(repo: RepoState) -> Tally | None:
+        # An image without a result is only known to be unscanned where the scan asked.
+        return repo.no_result if not repo.no_result.count or inv.results_known(repo) else None
+
+    _tallied(inv, ctx, out, unscanned, "{n} images never scanned")
 
 
 @check(
@@ -60,6 +65,30 @@ def scan_failed(inv: Inventory, ctx: Context, out: Result) -> None:
         lambda r: r.scan_failed,
         "{n} images whose scan failed",
         lambda r: {"statuses": dict(r.failed_statuses)},
+    )
+
+
+@check(
+    "scan-eligibility-expired",
+    severity="MEDIUM",
+    title="Images no longer rescanned by Amazon Inspector",
+    rationale="Under continuous (enhanced) scanning, Amazon Inspector stops rescanning an "
+    "image once the account's ECR re-scan duration has passed since its push (or last use "
+    "or pull): vulnerabilities published since are not found in it, and its findings are "
+    "being closed.",
+    remediation="Raise the re-scan duration (aws inspector2 update-configuration "
+    "--ecr-configuration rescanDuration=LIFETIME, or DAYS_180, ...; from the Inspector "
+    "delegated administrator in an organisation) and rebuild and push the images still in "
+    "use: an expired image stays expired when the duration grows.",
+    resource_type="repository",
+)
+def scan_eligibility_expired(inv: Inventory, ctx: Context, out: Result) -> None:
+    _tallied(
+        inv,
+        ctx,
+        out,
+        lambda r: r.expired,
+        "{n} images no longer rescanned (SCAN_ELIGIBILITY_EXPIRED)",
     )
 
 

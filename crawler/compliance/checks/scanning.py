@@ -10,6 +10,12 @@ from crawler.compliance.ecr_settings import ScanningConfiguration, ScanningRule
 from crawler.compliance.inventory import Inventory, RepoState
 
 ON_PUSH = frozenset({"SCAN_ON_PUSH", "CONTINUOUS_SCAN"})
+# PutAccountSetting in botocore's ECR model (2015-09-21): name BASIC_SCAN_TYPE_VERSION, whose
+# one valid value is AWS_NATIVE; the Clair-based version is deprecated (ECR User Guide, "Scan
+# images for OS vulnerabilities").
+SWITCH_TO_AWS_NATIVE = (
+    "aws ecr put-account-setting --name BASIC_SCAN_TYPE_VERSION --value AWS_NATIVE"
+)
 
 
 def wildcard(pattern: str, name: str) -> bool:
@@ -93,12 +99,16 @@ def registry_basic_scanning(inv: Inventory, ctx: Context, out: Result) -> None:
             continue
         # The rules as AWS returned them: the report shows them as collected.
         collected = state.registry.scanning_configuration if state.registry else None
-        out.on_registry(
-            unit,
-            state,
-            "scanning is BASIC (operating system packages only, at push)",
-            {"scan_type": "BASIC", "rules": (collected or {}).get("rules") or []},
-        )
+        message = "scanning is BASIC (operating system packages only, at push)"
+        details = {"scan_type": "BASIC", "rules": (collected or {}).get("rules") or []}
+        version = state.registry.basic_scan_type_version if state.registry else None
+        if version is not None:
+            details["basic_scan_type_version"] = version
+        if version == "CLAIR":
+            switch = f"{SWITCH_TO_AWS_NATIVE} --region {unit[1]}"
+            message += f", still the Clair-based version AWS is retiring: switch with {switch}"
+            details["switch_to_aws_native"] = switch
+        out.on_registry(unit, state, message, details)
 
 
 @check(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from crawler.compliance.checks.base import Context, Result, check
-from crawler.compliance.inventory import ImageRef, Inventory, RepoState, worst
+from crawler.compliance.inventory import ImageRef, Inventory, RepoState, Tally, worst
 from crawler.compliance.rules import SEVERITIES, as_severity, at_least
 
 Counts = dict[str, int] | Counter[str]
@@ -25,10 +25,17 @@ def _counts_text(counts: Counts) -> str:
     "ones with a lifecycle policy. See the scan_finding records (collect.scan_findings: "
     "full) for the packages and fixed versions.",
     resource_type="repository",
+    needs="collect.scan_findings (summary or full)",
 )
 def vulnerable_images(inv: Inventory, ctx: Context, out: Result) -> None:
     threshold = ctx.settings.vulnerability_severity
-    for repo, found in out.judged(inv.repositories(), lambda repo: repo.vulnerable):
+
+    def vulnerable(repo: RepoState) -> Tally | None:
+        # Images whose results were not asked may hide vulnerabilities: no pass without them.
+        known = repo.vulnerable.count or not repo.no_result.count or inv.results_known(repo)
+        return repo.vulnerable if known else None
+
+    for repo, found in out.judged(inv.repositories(), vulnerable):
         severity = worst(repo.by_worst)
         if found.count and severity is not None:
             out.on_repository(
@@ -66,25 +73,31 @@ def _current(repo: RepoState) -> list[tuple[ImageRef, list[str]]]:
     remediation="Rebuild on a patched base image, push, and move the tag; then rescan "
     "(aws ecr start-image-scan) or wait for continuous scanning.",
     resource_type="image",
-    needs="collect.manifests (when `latest` is an image index)",
+    needs="collect.scan_findings; collect.manifests (when `latest` is an image index)",
 )
 def vulnerable_current_image(inv: Inventory, ctx: Context, out: Result) -> None:
     threshold = ctx.settings.vulnerability_severity
     current = ((repo, ref, roles) for repo in inv.repositories() for ref, roles in _current(repo))
-    for (repo, ref, roles), counts in out.judged(current, lambda c: _counts(c[0], c[1])):
+    for (repo, ref, roles), counts in out.judged(current, lambda c: _counts(inv, c[0], c[1])):
         severity = worst(counts)
         if severity is not None and at_least(severity, threshold):
             _on_image(out, repo, ref, roles, counts, severity)
 
 
-def _counts(repo: RepoState, ref: ImageRef) -> Counts | None:
+def _counts(inv: Inventory, repo: RepoState, ref: ImageRef) -> Counts | None:
     """The severity counts of the image, of an index those of its platform images; None when
     they are not known."""
     if not ref.is_index:
-        return ref.counts or {}
-    if not repo.children_known:
+        found: Counts | None = ref.counts
+        missing = ref.no_result
+    elif not repo.children_known:
         return None  # its children carry the scans, and which are its children is not known
-    return repo.child_counts.get(ref.digest) or {}
+    else:
+        found = repo.child_counts.get(ref.digest)
+        missing = ref.digest in repo.unscanned_parents
+    if found:
+        return found
+    return None if missing and not inv.results_known(repo) else {}
 
 
 def _on_image(
