@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-REDACTED = "[redacted]"
-SECRET_KEYS = re.compile(r"secret|token|password|authorization|credential", re.IGNORECASE)
-# Secrets that botocore's debug logs print inside request headers (any case: the canonical
-# request has x-amz-security-token) and response bodies, and a password inside a URI
-# (postgresql://user:PASSWORD@host, ?password=...).
-SECRET_PATTERNS = re.compile(
-    r"(?P<k>(?:SecretAccessKey|SessionToken|authorizationToken|X-Amz-Security-Token)"
-    r"['\"]?\s*[>:=,]\s*[b'\"]*)[^<'\"\s,}]+"
-    r"|(?P<u>\b[a-z][a-z0-9+.-]*://[^/@\s:'\"]*:)(?!\*\*\*@)[^/@\s'\"]+(?=@)"
-    r"|(?P<q>[?&](?:ssl)?password=)[^&\s'\"]+",
-    re.IGNORECASE,
-)
+from crawler.secrets import REDACTED, is_secret_key, redact
+
+__all__ = ["REDACTED", "Redactor", "configure"]
 
 
 class Redactor:
@@ -40,13 +30,13 @@ class Redactor:
     def redact(self, text: str) -> str:
         for value in self._values:
             text = text.replace(value, REDACTED)
-        return SECRET_PATTERNS.sub(lambda m: (m["k"] or m["u"] or m["q"]) + REDACTED, text)
+        return redact(text)
 
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in event.items():
-            event[key] = REDACTED if SECRET_KEYS.search(key) and value else self._clean(value)
+            event[key] = REDACTED if is_secret_key(key) and value else self._clean(value)
         return event
 
     def _clean(self, value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
-from crawler import config as config_module
+from crawler.config import model as config_module
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"

@@ -4,6 +4,7 @@ a traceback; and a fuzz test over the config loader, from which only ConfigError
 
 from __future__ import annotations
 
+import re
 import string
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.config import Config, load_config
+from crawler.config.validate import Invalid, check
 from crawler.errors import ConfigError
 
 # id -> (config file text, or None for no file; extra arguments; what the line must name)
@@ -101,6 +103,27 @@ CONFIG_FILES: dict[str, tuple[str, list[str]]] = {
     "zero sink retry": ("sink_options:\n  retry_seconds: 0\n", ["sink_options.retry_seconds"]),
     "cache_dir a list": ("cache_dir: [a, b]\n", ["cache_dir", "`array`"]),
     "empty file, no region": ("", ["no region to scan", "--regions"]),
+    "manifests on": ("collect:\n  manifests: on\n", ["collect.manifests", "off, new, all"]),
+    "log level off": ("log:\n  level: off\n", ["log.level", "debug, info, warning, error"]),
+    "shard not K/N": ("shard: 1-3\n", ["shard", "'1-3'", "K/N", "0/4"]),
+    "shard K >= N": ("shard: 4/4\n", ["shard", "0 <= K < N", "4/4"]),
+    "impossible expiry date": (
+        "compliance:\n  suppressions:\n"
+        "  - {check: '*', resource: x, reason: accepted, expires: 2026-13-01}\n",
+        ["compliance.suppressions[0].expires", "'2026-13-01'", "2026-12-31"],
+    ),
+    "suppression without expiry": (
+        "compliance:\n  suppressions:\n  - {check: '*', resource: x, reason: accepted}\n",
+        ["compliance.suppressions[0]", "missing required key 'expires'"],
+    ),
+    "bad OU id": (
+        "organization:\n  member_role_name: r\n  ous: [finance]\n",
+        ["organization.ous[0]", "'finance'", "ou-ab12-cd345678"],
+    ),
+    "bad organization id": (
+        "compliance:\n  trusted_organizations: [org-1]\n",
+        ["compliance.trusted_organizations[0]", "'org-1'", "o-a1b2c3d4e5"],
+    ),
     "comments only, no region": ("# nothing here\n", ["no region to scan", "--regions"]),
 }
 
@@ -122,6 +145,18 @@ OTHER: dict[str, tuple[list[str], dict[str, str], int, list[str]]] = {
     "--concurrency many": (["scan", "--concurrency", "many"], {}, 2, ["--concurrency", "'many'"]),
     "--regions Mars-1": (["scan", "--regions", "Mars-1"], {}, 2, ["regions[0]", "'Mars-1'"]),
     "--regions empty": (["scan", "--regions", ""], {}, 2, ["no region to scan"]),
+    "--shard 1-3": (
+        ["scan", "--regions", "us-east-1", "--shard", "1-3"],
+        {},
+        2,
+        ["shard", "'1-3'", "K/N", "0/4"],
+    ),
+    "--since yesterday": (
+        ["scan", "--regions", "us-east-1", "--since", "yesterday"],
+        {},
+        2,
+        ["since", "'yesterday'", "36h"],
+    ),
     "--sink ftp": (
         ["scan", "--regions", "us-east-1", "--sink", "ftp://x"],
         {},
@@ -204,7 +239,22 @@ def test_bad_config_file(aws_env: dict[str, str], tmp_path: Path, case: str) -> 
     line = one_line(result.stderr)
     for part in expected:
         assert part in line, line
+    assert not re.search(r"regex|\\d|\^\[|\$`", line), f"a raw regex: {line}"
     assert result.stdout == ""
+
+
+def test_a_bad_flag_is_not_blamed_on_the_config_file(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`--since yesterday -c FILE` with a good FILE: the line names since, never the file."""
+    path = tmp_path / "full.yaml"
+    path.write_text("regions: [us-east-1]\ncollect:\n  manifests: off\n")
+    result = cli("scan", "-c", str(path), "--since", "yesterday", env=aws_env)
+    assert result.code == 2, result.stderr
+    line = one_line(result.stderr)
+    assert "since" in line
+    assert "'yesterday'" in line
+    assert str(path) not in line
 
 
 def test_config_file_not_utf8(aws_env: dict[str, str], tmp_path: Path) -> None:
@@ -361,7 +411,31 @@ def test_fuzz_config_file_bytes(text: str | bytes) -> None:
 
 
 @FUZZ
-@given(overrides=st.dictionaries(key_names.filter(lambda k: k != "path"), values, max_size=5))
+@given(
+    overrides=st.dictionaries(
+        key_names.filter(lambda k: k not in ("path", "flags")), values, max_size=5
+    )
+)
 def test_fuzz_overrides(overrides: dict[str, Any]) -> None:
     """Any dotted overrides (as flags give) with any values: a Config or a ConfigError."""
     _only_config_errors(lambda: load_config(None, **overrides))
+
+
+@FUZZ
+@given(flat=st.dictionaries(key_names, values, max_size=6))
+def test_fuzz_the_check_agrees_with_msgspec(flat: dict[str, Any]) -> None:
+    """The config check passes what msgspec converts and msgspec converts what the check passes
+    (the check also reads a YAML false as "off"), so a message always comes from the check."""
+    tree = _nest(flat)
+    try:
+        checked = check(tree, Config)
+    except Invalid:
+        checked = None
+    try:
+        msgspec.convert(tree, Config)
+    except msgspec.ValidationError:
+        pass
+    else:
+        assert checked is not None
+    if checked is not None:
+        msgspec.convert(checked, Config)

@@ -43,3 +43,15 @@ def test_demo_scans_the_sample_registry(tmp_path: Path) -> None:
     assert max(images)[0] >= 3
     # every record type of the demo lands in a table of its own
     assert {"repositories", "image_manifests", "scan_findings", "registries"} <= kinds
+
+
+def test_an_index_lists_its_children_by_the_digest_and_size_they_are_pushed_with() -> None:
+    """The sample index's descriptors are the digests and sizes of the children's exact text,
+    as ECR computes them, so the crawler can fold children under their parent."""
+    from crawler.demo.data import child, encode, index, oci_manifest
+
+    manifest = oci_manifest("test/amd64")
+    text, digest = encode(manifest)
+    parent = index([child(manifest, {"os": "linux", "architecture": "amd64"})])
+    assert parent["manifests"][0]["digest"] == digest
+    assert parent["manifests"][0]["size"] == len(text)

@@ -35,3 +35,9 @@ def test_secret_looking_fields_and_botocore_bodies_are_redacted() -> None:
     assert event["aws_secret_access_key"] == REDACTED
     for secret in ("fresh+secret/123", "FwoGZXIvYXdzEFAKE", "QVdTOnh4eA=="):
         assert secret not in event["event"]
+
+
+def test_a_password_in_a_logged_uri_is_redacted() -> None:
+    """A database URI in a log event keeps its user and host, not its password."""
+    event = Redactor()(None, "warning", {"event": "retrying postgresql://u:hunter22@db:5432/x"})
+    assert event["event"] == f"retrying postgresql://u:{REDACTED}@db:5432/x"

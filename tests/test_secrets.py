@@ -17,6 +17,7 @@ from awsproxy import AwsProxy, Rule
 from conftest import SECRET_KEY, cli
 
 from crawler.config import load_config, plaintext_secrets
+from crawler.secrets import REDACTED, holds_password, is_secret_key, redact
 
 TOKEN = "session-TOKEN-MARKER-7d1c5e0b93a4"
 ROLE_SECRET = "assumed-SECRET-MARKER-42c8aa10e6f7"
@@ -203,3 +204,51 @@ def test_output_files_are_owner_only(
         os.umask(old)
     assert result.code == 0, result.stderr[-2000:]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+# ---- what counts as a secret (crawler.secrets) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"postgresql://crawler:{DB_PASSWORD}@db:5432/inventory", DB_PASSWORD),
+        (f"postgres:/crawler:{DB_PASSWORD}@db.example/inventory", DB_PASSWORD),  # mistyped
+        (f"postgresql://crawler@db/inventory?sslmode=require&password={DB_PASSWORD}", DB_PASSWORD),
+        (f"postgresql://db/inventory?sslpassword={DB_PASSWORD}", DB_PASSWORD),
+        (f"'X-Amz-Security-Token': '{TOKEN}'", TOKEN),
+        (f"<SecretAccessKey>{ROLE_SECRET}</SecretAccessKey>", ROLE_SECRET),
+        (f'{{"authorizationToken": "{ECR_TOKEN}"}}', ECR_TOKEN),
+    ],
+)
+def test_redact_removes_a_secret_and_keeps_what_names_it(text: str, secret: str) -> None:
+    """A password in a URI (user part or query) and a secret in a logged header or body are
+    replaced; the scheme, user, host and header name stay readable."""
+    redacted = redact(text)
+    assert secret not in redacted
+    assert REDACTED in redacted
+    assert redacted.split(REDACTED)[0] == text.split(secret)[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://crawler@db:5432/inventory",
+        "http://127.0.0.1:4566/path@x",
+        "arn:aws:sts::123456789012:assumed-role/crawler/user@example.com",
+        "jsonl:inventory.jsonl",
+        "postgresql://crawler:***@db/inventory",
+    ],
+)
+def test_redact_leaves_text_without_a_secret(text: str) -> None:
+    """URIs without a password, ARNs with an e-mail session name and masked URIs are unchanged."""
+    assert redact(text) == text
+    assert not holds_password(text)
+
+
+def test_secret_key_names() -> None:
+    """Keys named like secrets are secret; ordinary config keys are not."""
+    for name in ("aws_secret_access_key", "SessionToken", "password", "Authorization"):
+        assert is_secret_key(name)
+    for name in ("sink", "role_arn", "session_name", "endpoint_url", "regions"):
+        assert not is_secret_key(name)

@@ -1,0 +1,131 @@
+"""Seeding the sample registry into an ECR (the emulator) through boto3: repositories, images
+pushed by digest and tag, scans, a signature, policies, tags and registry settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crawler.demo.data import (
+    DEMO_ACCESS_KEY,
+    DEMO_SECRET_KEY,
+    LIFECYCLE_POLICY,
+    REPOSITORY_POLICY,
+    SCANNING_RULES,
+    attestation,
+    child,
+    docker_manifest,
+    encode,
+    index,
+    oci_manifest,
+    orders_annotations,
+    signature,
+)
+
+
+def put(ecr: Any, repository: str, manifest: dict[str, Any], *tags: str) -> str:
+    """Push `manifest` once per tag (untagged without tags); its digest."""
+    text, digest = encode(manifest)
+    # Always pass the digest: moto otherwise invents one that is not the manifest's.
+    for tag in tags or (None,):
+        params = {"imageTag": tag} if tag else {}
+        ecr.put_image(
+            repositoryName=repository,
+            imageManifest=text,
+            imageManifestMediaType=manifest["mediaType"],
+            imageDigest=digest,
+            **params,
+        )
+    return digest
+
+
+def multi_arch(ecr: Any, repository: str, seed: str, *tags: str) -> None:
+    """An OCI index with amd64 and arm64 images and a buildx attestation; the children are
+    pushed first by digest, so they also appear as untagged images, as on ECR."""
+    children = []
+    for arch in ("amd64", "arm64"):
+        manifest = oci_manifest(f"{seed}/{arch}")
+        put(ecr, repository, manifest)
+        children.append(child(manifest, {"os": "linux", "architecture": arch}))
+    proof = attestation(seed)
+    put(ecr, repository, proof)
+    references = {
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": children[0]["digest"],
+    }
+    unknown = {"os": "unknown", "architecture": "unknown"}
+    children.append(child(proof, unknown, annotations=references))
+    put(ecr, repository, index(children), *tags)
+
+
+def seed_region(ecr: Any, region: str) -> None:
+    """One region of the sample registry; regions differ a little, as real ones do."""
+    ecr.create_repository(
+        repositoryName="web/frontend",
+        imageScanningConfiguration={"scanOnPush": True},
+        imageTagMutability="MUTABLE",
+    )
+    for i in range(5):
+        tags = [f"v1.{i}.0"] + (["latest"] if i == 4 else [])
+        put(ecr, "web/frontend", docker_manifest(f"{region}/frontend/{i}"), *tags)
+    put(ecr, "web/frontend", docker_manifest(f"{region}/frontend/dangling"))
+
+    ecr.create_repository(
+        repositoryName="api/orders",
+        imageTagMutability="IMMUTABLE",
+        encryptionConfiguration={
+            "encryptionType": "KMS",
+            "kmsKey": f"arn:aws:kms:{region}:123456789012:key/orders",
+        },
+    )
+    for i in range(3):
+        manifest = oci_manifest(f"{region}/orders/{i}", annotations=orders_annotations(i))
+        put(ecr, "api/orders", manifest, f"2.{i}.0", f"2.{i}", *(["stable"] if i == 2 else []))
+
+    ecr.create_repository(repositoryName="base/python")
+    multi_arch(ecr, "base/python", f"{region}/python/3.12", "3.12", "3.12-slim")
+    multi_arch(ecr, "base/python", f"{region}/python/3.13", "3.13", "latest")
+
+    if region != "eu-west-1":
+        ecr.create_repository(repositoryName="tools/ci-runner")  # an empty repository
+        ecr.create_repository(repositoryName="ml/trainer")
+        for i in range(4):
+            put(ecr, "ml/trainer", docker_manifest(f"{region}/trainer/{i}", layers=6))
+    _settings(ecr, region)
+
+
+def _settings(ecr: Any, region: str) -> None:
+    """Scans, a signature attached as an OCI referrer, policies, tags and registry settings."""
+    for repository, tag in (("web/frontend", "latest"), ("api/orders", "2.2.0")):
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageTag": tag})
+    signed = ecr.describe_images(repositoryName="api/orders", imageIds=[{"imageTag": "2.2.0"}])
+    put(ecr, "api/orders", signature(f"{region}/orders", signed["imageDetails"][0]))
+    ecr.put_lifecycle_policy(
+        repositoryName="web/frontend", lifecyclePolicyText=json.dumps(LIFECYCLE_POLICY)
+    )
+    ecr.set_repository_policy(repositoryName="api/orders", policyText=json.dumps(REPOSITORY_POLICY))
+    for repository in ("web/frontend", "api/orders"):
+        arn = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+        ecr.tag_resource(
+            resourceArn=arn["repositoryArn"],
+            tags=[
+                {"Key": "team", "Value": repository.split("/")[0]},
+                {"Key": "env", "Value": "prod"},
+            ],
+        )
+    ecr.put_registry_scanning_configuration(scanType="BASIC", rules=SCANNING_RULES)
+
+
+def seed(endpoint_url: str, regions: list[str]) -> None:
+    """Create the sample registry in `regions` of the emulator at `endpoint_url`."""
+    import boto3  # the demo extra; the crawler itself never uses boto3
+
+    for region in regions:
+        ecr = boto3.client(
+            "ecr",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            aws_access_key_id=DEMO_ACCESS_KEY,
+            aws_secret_access_key=DEMO_SECRET_KEY,
+        )
+        seed_region(ecr, region)
