@@ -2,7 +2,8 @@
 
 moto returns every item in one response and never throttles or fails, so on its own it cannot
 exercise the crawler's paging, retry and error paths. Tests point their clients at this proxy
-instead and steer it through ``rules``, ``hooks`` and ``page_cap``.
+instead and steer it through ``rules``, ``hooks`` and ``page_cap``; ``responses``,
+``handlers`` and ``rewrites`` model what moto lacks (tests/scanning.py: today's scanning modes).
 """
 
 from __future__ import annotations
@@ -46,6 +47,34 @@ Responder = Callable[[str, dict[str, Any]], dict[str, Any]]
 Rewrite = Callable[[str, dict[str, Any], dict[str, Any]], None]
 
 
+class AwsError(Exception):
+    """An AWS error answer: a responder, handler or rewrite raises it to answer with an error;
+    `Call.ask` raises it when moto answers with one."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Call:
+    """One ECR call as a handler sees it, and moto asked on the caller's behalf."""
+
+    operation: str
+    region: str
+    request: dict[str, Any]  # as the client sent it, maxResults and nextToken included
+    # (operation, request) -> moto's answer, signed as the caller (same account and region);
+    # moto's errors raise AwsError. Not seen by rules, hooks or the call counters.
+    ask: Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+# Call -> the whole answer (before paging), for behaviours that need moto's state. Handlers run
+# in a worker thread, so `ask` may block; a rewrite of the operation still applies afterwards.
+Handler = Callable[[Call], dict[str, Any]]
+
+
 # A 200 answer cut short in transit (the default body of a "malformed" rule).
 TRUNCATED = b'{"repositories": [{"registryId": "123456789012", "repositoryName": "we'
 
@@ -74,13 +103,20 @@ DROP_REQUEST = {*HOP_BY_HOP.split(), "transfer-encoding", "host", "content-lengt
 # moto sends two Server headers, which strict HTTP parsers reject; aiohttp adds its own.
 DROP_RESPONSE = {"content-length", "transfer-encoding", "content-encoding", "connection", "server"}
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/")
-# Listing operation -> (request field that turns it into a lookup, response list field).
+# Listing operation -> (request field that turns it into a lookup, the response's list fields:
+# each one present is paged).
 LISTINGS = {
-    "DescribeRepositories": ("repositoryNames", "repositories"),
-    "DescribeImages": ("imageIds", "imageDetails"),
-    "ListImages": ("imageIds", "imageIds"),
-    "DescribeImageScanFindings": ("", "imageScanFindings.findings"),
+    "DescribeRepositories": ("repositoryNames", ("repositories",)),
+    "DescribeImages": ("imageIds", ("imageDetails",)),
+    "ListImages": ("imageIds", ("imageIds",)),
+    "DescribeImageScanFindings": (
+        "",
+        ("imageScanFindings.findings", "imageScanFindings.enhancedFindings"),
+    ),
 }
+# Enhanced scanning (Amazon Inspector) returns at most 100 findings a page, whatever maxResults
+# says (shared/aws-ecr-today.md).
+PAGE_LIMITS = {"imageScanFindings.enhancedFindings": 100}
 DEFAULT_PAGE = 100
 INVALID_TOKEN = "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
 BAD_TOKEN = "The security token included in the request is invalid."
@@ -124,7 +160,9 @@ def _query_error(status: int, code: str, message: str) -> web.Response:
 
 
 def _listing_key(operation: str, region: str, request: dict[str, Any]) -> str:
-    ident = f"{operation}|{region}|{request.get('repositoryName', '')}"
+    # Findings are listed per image: a token of one image's findings is no good for another's.
+    image = json.dumps(request.get("imageId"), sort_keys=True)
+    ident = f"{operation}|{region}|{request.get('repositoryName', '')}|{image}"
     return hashlib.sha256(ident.encode()).hexdigest()[:12]
 
 
@@ -151,6 +189,7 @@ class AwsProxy:
         self.rules: list[Rule] = []
         self.hooks: list[Hook] = []
         self.responses: dict[str, Responder] = {}
+        self.handlers: dict[str, Handler] = {}
         self.rewrites: dict[str, Rewrite] = {}
         # Operation -> edit of the text of a query-protocol (STS, XML) answer.
         self.text_rewrites: dict[str, Callable[[str], str]] = {}
@@ -188,10 +227,12 @@ class AwsProxy:
         self._loop = self._thread = None
 
     def reset(self, seed: int | None = None) -> None:
-        """No rules, hooks or answers; the fault RNG reseeded (with `seed`, or the proxy's)."""
+        """No rules, hooks, answers or handlers; the fault RNG reseeded (with `seed`, or the
+        proxy's)."""
         self.rules.clear()
         self.hooks.clear()
         self.responses.clear()
+        self.handlers.clear()
         self.rewrites.clear()
         self.text_rewrites.clear()
         self.calls.clear()
@@ -259,19 +300,26 @@ class AwsProxy:
                 await asyncio.to_thread(hook, operation, region, payload)
 
         if is_ecr and operation in self.responses:
-            answer = self.responses[operation](region, payload)
+            try:
+                answer = self.responses[operation](region, payload)
+            except AwsError as error:
+                return _json_error(error.status, error.code, error.message)
             return web.Response(body=json.dumps(answer).encode(), content_type=JSON_TYPE)
         listing = LISTINGS.get(operation) if is_ecr else None
-        if listing is None or listing[0] in payload:
-            status, headers, data = await self._upstream(request, body)
-            if status == 200 and operation in self.rewrites:
-                reply = json.loads(data)
+        fields = listing[1] if listing is not None and listing[0] not in payload else None
+        if fields is not None or (is_ecr and operation in self.handlers):
+            return await self._modelled(request, operation, region, payload, fields)
+        status, headers, data = await self._upstream(request, body)
+        if status == 200 and operation in self.rewrites:
+            reply = json.loads(data)
+            try:
                 self.rewrites[operation](region, payload, reply)
-                data = json.dumps(reply).encode()
-            if status == 200 and not is_json and operation in self.text_rewrites:
-                data = self.text_rewrites[operation](data.decode()).encode()
-            return web.Response(status=status, headers=headers, body=data)
-        return await self._paginate(request, operation, region, payload, listing[1])
+            except AwsError as error:
+                return _json_error(error.status, error.code, error.message)
+            data = json.dumps(reply).encode()
+        if status == 200 and not is_json and operation in self.text_rewrites:
+            data = self.text_rewrites[operation](data.decode()).encode()
+        return web.Response(status=status, headers=headers, body=data)
 
     def _pick_rule(
         self, operation: str, region: str, access_key: str, body: bytes, service: str = ""
@@ -323,45 +371,105 @@ class AwsProxy:
             )
             return resp.status, out, data
 
-    async def _paginate(
+    async def _modelled(
         self,
         request: web.Request,
         operation: str,
         region: str,
         payload: dict[str, Any],
-        items_field: str,
+        fields: tuple[str, ...] | None,
     ) -> web.Response:
-        max_results, token = payload.get("maxResults"), payload.get("nextToken")
-        # moto would ignore these anyway; a copy keeps the dict the hooks saw intact.
-        query = {k: v for k, v in payload.items() if k not in ("maxResults", "nextToken")}
-        if max_results is not None and not (type(max_results) is int and 1 <= max_results <= 1000):
-            return _json_error(
-                400,
-                "InvalidParameterException",
-                "Invalid parameter at 'maxResults' failed to satisfy constraint: "
-                "'Member must have value between 1 and 1000'",
-            )
-        key = _listing_key(operation, region, query)
-        offset = 0 if token is None else _decode_token(token, key)
-        if offset is None:
-            return _json_error(400, "InvalidParameterException", INVALID_TOKEN)
-
-        status, headers, data = await self._upstream(request, json.dumps(query).encode())
-        if status != 200:
-            return web.Response(status=status, headers=headers, body=data)
-        result = json.loads(data)
-        if operation in self.rewrites:
-            self.rewrites[operation](region, payload, result)
-        *parents, leaf = items_field.split(".")
-        holder = result
-        for name in parents:
-            holder = holder.setdefault(name, {})
-        items = holder.get(leaf, [])
-        size = max_results or DEFAULT_PAGE
-        if self.page_cap is not None:
-            size = min(size, self.page_cap)
-        holder[leaf] = items[offset : offset + size]
-        result.pop("nextToken", None)
-        if offset + size < len(items):
-            result["nextToken"] = _encode_token(offset + size, key)
+        """A handler's answer, or moto's, rewritten, then paged when `fields` are a listing's."""
+        query, offset, size, key = payload, 0, 0, ""
+        if fields is not None:
+            max_results, token = payload.get("maxResults"), payload.get("nextToken")
+            # moto would ignore these anyway; a copy keeps the dict the hooks saw intact.
+            query = {k: v for k, v in payload.items() if k not in ("maxResults", "nextToken")}
+            if max_results is not None and not (
+                type(max_results) is int and 1 <= max_results <= 1000
+            ):
+                return _json_error(
+                    400,
+                    "InvalidParameterException",
+                    "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+                    "'Member must have value between 1 and 1000'",
+                )
+            key = _listing_key(operation, region, query)
+            start = 0 if token is None else _decode_token(token, key)
+            if start is None:
+                return _json_error(400, "InvalidParameterException", INVALID_TOKEN)
+            offset, size = start, max_results or DEFAULT_PAGE
+            if self.page_cap is not None:
+                size = min(size, self.page_cap)
+        try:
+            if operation in self.handlers:
+                call = Call(operation, region, payload, self._asker(request))
+                result = await asyncio.to_thread(self.handlers[operation], call)
+                status, headers = 200, CIMultiDict({"Content-Type": JSON_TYPE})
+            else:
+                status, headers, data = await self._upstream(request, json.dumps(query).encode())
+                if status != 200:
+                    return web.Response(status=status, headers=headers, body=data)
+                result = json.loads(data)
+            if operation in self.rewrites:
+                self.rewrites[operation](region, payload, result)
+        except AwsError as error:
+            return _json_error(error.status, error.code, error.message)
+        if fields is not None:
+            _page(result, fields, offset, size, key)
         return web.Response(status=status, headers=headers, body=json.dumps(result).encode())
+
+    def _asker(self, request: web.Request) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+        """`Call.ask` for a handler's worker thread: moto asked on this loop, as the caller."""
+        headers = CIMultiDict(
+            (k, v) for k, v in request.headers.items() if k.lower() not in DROP_REQUEST
+        )
+        loop = self._loop
+        assert loop is not None
+
+        def ask(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+            future = asyncio.run_coroutine_threadsafe(self._ask(headers, operation, payload), loop)
+            return future.result()
+
+        return ask
+
+    async def _ask(
+        self, headers: CIMultiDict[str], operation: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert self._session is not None
+        headers = headers.copy()
+        headers["X-Amz-Target"] = ECR_TARGET_PREFIX + operation
+        body = json.dumps(payload).encode()
+        async with self._session.post(self.upstream + "/", headers=headers, data=body) as resp:
+            status, data = resp.status, await resp.read()
+        try:
+            answer: dict[str, Any] = json.loads(data) if data else {}
+        except ValueError:
+            raise AwsError("ServerException", data.decode("utf-8", "replace"), status) from None
+        if status != 200:
+            code = str(answer.get("__type", "ServerException")).rpartition("#")[2]
+            raise AwsError(code, str(answer.get("message", "")), status)
+        return answer
+
+
+def _page(
+    result: dict[str, Any], fields: tuple[str, ...], offset: int, size: int, key: str
+) -> None:
+    """Cut each list field present in `result` to the page at `offset`, and set nextToken."""
+    lists: list[tuple[dict[str, Any], str]] = []
+    for path in fields:
+        *parents, leaf = path.split(".")
+        holder: Any = result
+        for name in parents:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and isinstance(holder.get(leaf), list):
+            lists.append((holder, leaf))
+            size = min(size, PAGE_LIMITS.get(path, size))
+    more = False
+    for holder, leaf in lists:
+        items = holder[leaf]
+        holder[leaf] = items[offset : offset + size]
+        more = more or offset + size < len(items)
+    result.pop("nextToken", None)
+    if more:
+        result["nextToken"] = _encode_token(offset + size, key)

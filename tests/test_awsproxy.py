@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from awsproxy import AwsProxy, Fault, Rule
+from awsproxy import AwsError, AwsProxy, Call, Fault, Rule
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
@@ -251,3 +251,58 @@ def test_hooks_run_before_forwarding(proxy: AwsProxy, client: ClientFactory, mot
         "aa",
         "cc",
     ]
+
+
+def test_handlers_ask_moto_and_answer_errors(proxy: AwsProxy, client: ClientFactory) -> None:
+    """A handler computes the answer from moto's (asked as the caller, unseen by the counters)
+    in a worker thread; AwsError from a handler or responder is an AWS error answer."""
+    ecr = client()
+    ecr.create_repository(repositoryName="app")
+
+    def names(call: Call) -> dict[str, Any]:
+        if call.request.get("repositoryNames") == ["refused"]:
+            raise AwsError("ValidationException", "refused")
+        with pytest.raises(AwsError) as missing:
+            call.ask("DescribeImages", {"repositoryName": "nope"})
+        assert missing.value.code == "RepositoryNotFoundException"
+        found = call.ask("DescribeRepositories", {})["repositories"]
+        return {"scanningConfigurations": [{"repositoryName": r["repositoryName"]} for r in found]}
+
+    def refuse(region: str, request: dict[str, Any]) -> dict[str, Any]:
+        raise AwsError("ValidationException", "no such setting")
+
+    proxy.handlers["BatchGetRepositoryScanningConfiguration"] = names
+    proxy.responses["GetAccountSetting"] = refuse
+    reply = ecr.batch_get_repository_scanning_configuration(repositoryNames=["app"])
+    assert reply["scanningConfigurations"] == [{"repositoryName": "app"}]
+    assert proxy.calls == {"CreateRepository": 1, "BatchGetRepositoryScanningConfiguration": 1}
+    for call in (
+        lambda: ecr.batch_get_repository_scanning_configuration(repositoryNames=["refused"]),
+        lambda: ecr.get_account_setting(name="X"),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            call()
+        assert _error_code(refused) == "ValidationException"
+
+
+def test_enhanced_findings_pages_hold_100(proxy: AwsProxy, client: ClientFactory) -> None:
+    """DescribeImageScanFindings pages whichever findings list the answer has, enhanced ones
+    100 at most whatever maxResults says, and adds no list the answer lacks."""
+    ecr = client()
+    _seed_images(ecr, "app", 1)
+    ecr.start_image_scan(repositoryName="app", imageId={"imageTag": "v0"})
+    proxy.page_cap = None
+
+    def enhanced(region: str, request: dict[str, Any], reply: dict[str, Any]) -> None:
+        found = reply["imageScanFindings"]
+        found["enhancedFindings"] = [{"title": f"CVE-{n}"} for n in range(150)]
+        del found["findings"]
+
+    proxy.rewrites["DescribeImageScanFindings"] = enhanced
+    pages = list(
+        ecr.get_paginator("describe_image_scan_findings").paginate(
+            repositoryName="app", imageId={"imageTag": "v0"}, maxResults=1000
+        )
+    )
+    assert [len(p["imageScanFindings"]["enhancedFindings"]) for p in pages] == [100, 50]
+    assert all("findings" not in p["imageScanFindings"] for p in pages)
