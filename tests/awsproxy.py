@@ -9,9 +9,7 @@ instead and steer it through ``rules``, ``hooks`` and ``page_cap``; ``responses`
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
-import hashlib
 import json
 import random
 import re
@@ -26,6 +24,7 @@ from urllib.parse import parse_qs, unquote_to_bytes
 
 import aiohttp
 from aiohttp import web
+from awswire import JSON_TYPE, LISTINGS, AwsError, Page, json_error
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -45,17 +44,6 @@ Hook = Callable[[str, str, dict[str, Any]], None]
 Responder = Callable[[str, dict[str, Any]], dict[str, Any]]
 # (region, request, moto's answer) -> None, changing the answer in place where moto falls short.
 Rewrite = Callable[[str, dict[str, Any], dict[str, Any]], None]
-
-
-class AwsError(Exception):
-    """An AWS error answer: a responder, handler or rewrite raises it to answer with an error;
-    `Call.ask` raises it when moto answers with one."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -97,28 +85,11 @@ class Rule:
 
 
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
-JSON_TYPE = "application/x-amz-json-1.1"
 HOP_BY_HOP = "connection keep-alive proxy-authenticate proxy-authorization te trailer upgrade"
 DROP_REQUEST = {*HOP_BY_HOP.split(), "transfer-encoding", "host", "content-length"}
 # moto sends two Server headers, which strict HTTP parsers reject; aiohttp adds its own.
 DROP_RESPONSE = {"content-length", "transfer-encoding", "content-encoding", "connection", "server"}
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/")
-# Listing operation -> (request field that turns it into a lookup, the response's list fields:
-# each one present is paged).
-LISTINGS = {
-    "DescribeRepositories": ("repositoryNames", ("repositories",)),
-    "DescribeImages": ("imageIds", ("imageDetails",)),
-    "ListImages": ("imageIds", ("imageIds",)),
-    "DescribeImageScanFindings": (
-        "",
-        ("imageScanFindings.findings", "imageScanFindings.enhancedFindings"),
-    ),
-}
-# Enhanced scanning (Amazon Inspector) returns at most 100 findings a page, whatever maxResults
-# says (shared/aws-ecr-today.md).
-PAGE_LIMITS = {"imageScanFindings.enhancedFindings": 100}
-DEFAULT_PAGE = 100
-INVALID_TOKEN = "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
 BAD_TOKEN = "The security token included in the request is invalid."
 DENIED = (
     "User: arn:aws:iam::123456789012:user/test is not authorized to perform: {action} "
@@ -143,12 +114,6 @@ ERRORS["expired"] = (
 )
 
 
-def _json_error(status: int, code: str, message: str) -> web.Response:
-    body = json.dumps({"__type": code, "message": message}).encode()
-    headers = {"x-amzn-ErrorType": code, "Content-Type": JSON_TYPE}
-    return web.Response(status=status, body=body, headers=headers)
-
-
 def _query_error(status: int, code: str, message: str) -> web.Response:
     kind = "Receiver" if status >= 500 else "Sender"
     body = (
@@ -157,27 +122,6 @@ def _query_error(status: int, code: str, message: str) -> web.Response:
         f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
     )
     return web.Response(status=status, text=body, content_type="text/xml")
-
-
-def _listing_key(operation: str, region: str, request: dict[str, Any]) -> str:
-    # Findings are listed per image: a token of one image's findings is no good for another's.
-    image = json.dumps(request.get("imageId"), sort_keys=True)
-    ident = f"{operation}|{region}|{request.get('repositoryName', '')}|{image}"
-    return hashlib.sha256(ident.encode()).hexdigest()[:12]
-
-
-def _encode_token(offset: int, key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": key}).encode()).decode()
-
-
-def _decode_token(token: Any, key: str) -> int | None:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        offset = data["o"]
-        ok = data["k"] == key and type(offset) is int and offset >= 0
-    except (AttributeError, TypeError, ValueError, KeyError):
-        return None
-    return offset if ok else None
 
 
 class AwsProxy:
@@ -303,7 +247,7 @@ class AwsProxy:
             try:
                 answer = self.responses[operation](region, payload)
             except AwsError as error:
-                return _json_error(error.status, error.code, error.message)
+                return error.response()
             return web.Response(body=json.dumps(answer).encode(), content_type=JSON_TYPE)
         listing = LISTINGS.get(operation) if is_ecr else None
         fields = listing[1] if listing is not None and listing[0] not in payload else None
@@ -315,7 +259,7 @@ class AwsProxy:
             try:
                 self.rewrites[operation](region, payload, reply)
             except AwsError as error:
-                return _json_error(error.status, error.code, error.message)
+                return error.response()
             data = json.dumps(reply).encode()
         if status == 200 and not is_json and operation in self.text_rewrites:
             data = self.text_rewrites[operation](data.decode()).encode()
@@ -353,7 +297,7 @@ class AwsProxy:
         json_status, json_code, query_status, query_code, message = ERRORS[fault]
         message = message.format(action=f"{service}:{operation}")
         if is_json:
-            return _json_error(json_status, json_code, message)
+            return json_error(json_status, json_code, message)
         return _query_error(query_status, query_code, message)
 
     async def _upstream(
@@ -380,28 +324,12 @@ class AwsProxy:
         fields: tuple[str, ...] | None,
     ) -> web.Response:
         """A handler's answer, or moto's, rewritten, then paged when `fields` are a listing's."""
-        query, offset, size, key = payload, 0, 0, ""
-        if fields is not None:
-            max_results, token = payload.get("maxResults"), payload.get("nextToken")
-            # moto would ignore these anyway; a copy keeps the dict the hooks saw intact.
-            query = {k: v for k, v in payload.items() if k not in ("maxResults", "nextToken")}
-            if max_results is not None and not (
-                type(max_results) is int and 1 <= max_results <= 1000
-            ):
-                return _json_error(
-                    400,
-                    "InvalidParameterException",
-                    "Invalid parameter at 'maxResults' failed to satisfy constraint: "
-                    "'Member must have value between 1 and 1000'",
-                )
-            key = _listing_key(operation, region, query)
-            start = 0 if token is None else _decode_token(token, key)
-            if start is None:
-                return _json_error(400, "InvalidParameterException", INVALID_TOKEN)
-            offset, size = start, max_results or DEFAULT_PAGE
-            if self.page_cap is not None:
-                size = min(size, self.page_cap)
+        query, page = payload, None
         try:
+            if fields is not None:
+                page = Page.asked(operation, region, payload, fields, self.page_cap)
+                # moto would ignore these anyway; a copy keeps the dict the hooks saw intact.
+                query = {k: v for k, v in payload.items() if k not in ("maxResults", "nextToken")}
             if operation in self.handlers:
                 call = Call(operation, region, payload, self._asker(request))
                 result = await asyncio.to_thread(self.handlers[operation], call)
@@ -414,9 +342,9 @@ class AwsProxy:
             if operation in self.rewrites:
                 self.rewrites[operation](region, payload, result)
         except AwsError as error:
-            return _json_error(error.status, error.code, error.message)
-        if fields is not None:
-            _page(result, fields, offset, size, key)
+            return error.response()
+        if page is not None:
+            page.cut(result)
         return web.Response(status=status, headers=headers, body=json.dumps(result).encode())
 
     def _asker(self, request: web.Request) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
@@ -450,26 +378,3 @@ class AwsProxy:
             code = str(answer.get("__type", "ServerException")).rpartition("#")[2]
             raise AwsError(code, str(answer.get("message", "")), status)
         return answer
-
-
-def _page(
-    result: dict[str, Any], fields: tuple[str, ...], offset: int, size: int, key: str
-) -> None:
-    """Cut each list field present in `result` to the page at `offset`, and set nextToken."""
-    lists: list[tuple[dict[str, Any], str]] = []
-    for path in fields:
-        *parents, leaf = path.split(".")
-        holder: Any = result
-        for name in parents:
-            holder = holder.get(name) if isinstance(holder, dict) else None
-        if isinstance(holder, dict) and isinstance(holder.get(leaf), list):
-            lists.append((holder, leaf))
-            size = min(size, PAGE_LIMITS.get(path, size))
-    more = False
-    for holder, leaf in lists:
-        items = holder[leaf]
-        holder[leaf] = items[offset : offset + size]
-        more = more or offset + size < len(items)
-    result.pop("nextToken", None)
-    if more:
-        result["nextToken"] = _encode_token(offset + size, key)
