@@ -112,7 +112,7 @@ def test_no_database_password_in_a_bad_sink_uri_error(aws_env: dict[str, str]) -
 def test_no_authorization_token_in_check_output(
     aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
 ) -> None:
-    """`check` calls GetAuthorizationToken; the token (and the password in it) never appears,
+    """`permissions` calls GetAuthorizationToken; the token (and the password in it) never appears,
     in the table, the JSON report or the debug logs."""
 
     def plant(region: str, request: dict[str, object], reply: dict[str, list[dict]]) -> None:
@@ -125,7 +125,8 @@ def test_no_authorization_token_in_check_output(
     outputs = []
     for fmt in ("table", "json"):
         result = cli(
-            *("check", "-c", str(config), "--regions", "us-east-1", "--format", fmt), env=aws_env
+            *("permissions", "-c", str(config), "--regions", "us-east-1", "--format", fmt),
+            env=aws_env,
         )
         assert result.code == 0, result.stderr[-2000:]
         assert "botocore" in result.stderr
