@@ -32,13 +32,14 @@ from crawler.ecr.scanning import (
 )
 from crawler.errors import AccessDeniedError, AwsError
 from crawler.media_types import INDEX_TYPES
-from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
+from crawler.records import Error, Image, ImageManifest, ImageScanStatus, Repository, ScanRecord
 
 log = structlog.get_logger(__name__)
 
 Page = Sequence[ScanRecord]
 # Records per page when a repository's images are sent at once.
 PAGE = 1000
+ARCHIVED = ImageScanStatus(status="IMAGE_ARCHIVED", description="The image is archived.")
 # Images whose scan results are asked at once (the client's limit bounds the calls in flight).
 SCAN_CHUNK = 100
 
@@ -196,7 +197,9 @@ class Collection:
                     if result.findings:
                         yield result.findings
                     results[image.image_digest] = msgspec.structs.replace(result, findings=[])
-        yield [_with_result(i, results.get(i.image_digest)) for i in images]
+        if self._scan_results:
+            images = [_with_result(i, results.get(i.image_digest)) for i in images]
+        yield images
 
     def _asks(self, region: Region, image: Image) -> bool:
         if not self._scan_results:
@@ -257,8 +260,13 @@ class Collection:
 
 
 def _with_result(image: Image, result: ScanResult | None) -> Image:
-    """AWS's scan result on the image record, where DescribeImages had none."""
-    if result is None or image.image_scan_status is not None or result.status is None:
+    """AWS's scan result on the image record, where DescribeImages had none. An archived image
+    is not asked: its status is IMAGE_ARCHIVED by definition (ScanStatus in the ECR model)."""
+    if image.image_scan_status is not None:
+        return image
+    if image.image_status == "ARCHIVED":
+        return msgspec.structs.replace(image, image_scan_status=ARCHIVED)
+    if result is None or result.status is None:
         return image
     return msgspec.structs.replace(
         image, image_scan_status=result.status, image_scan_findings_summary=result.summary

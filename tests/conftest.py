@@ -62,8 +62,12 @@ def session_proxy(moto_url: str) -> Iterator[AwsProxy]:
 
 @pytest.fixture
 def proxy(session_proxy: AwsProxy, registry: str) -> AwsProxy:
-    """The proxy over the seeded registry, with small pages and no faults."""
+    """The proxy over the seeded registry, with small pages and no faults, scanning as Clair
+    basic scanning does in every region (tests/scanning.py; a test may install other modes)."""
+    from scanning import model_scanning  # it imports this module
+
     session_proxy.reset()
+    model_scanning(session_proxy, {})
     return session_proxy
 
 
