@@ -89,8 +89,9 @@ def scan_truth(target: AwsProxy | str, regions: Sequence[str]) -> dict[str, Resu
     `regions`: in CLAIR mode what DescribeImages says; in the other modes DISF's answer, or
     (None, None) for ScanNotFoundException and for an image DescribeImages itself shows cannot
     have a result (an index, a referrer artifact, an artifact config), which no crawler should
-    ask about. Archived images are IMAGE_ARCHIVED in every mode. `target`: a proxy (its model,
-    if installed) or moto's URL (CLAIR everywhere)."""
+    ask about. Archived images (index or not) are IMAGE_ARCHIVED in every mode: ScanStatus's own
+    value for them, known without asking. `target`: a proxy (its model, if installed) or moto's
+    URL (CLAIR everywhere)."""
     if isinstance(target, AwsProxy):
         url, model = target.upstream, _MODELS.get(target)
         if model is not None and target.handlers.get("DescribeImageScanFindings") != (
@@ -251,6 +252,8 @@ class _Model:
 
     def result(self, region: str, detail: dict[str, Any], ask: Ask) -> Result:
         """The truth for one image (scan_truth), `detail` as the client sees it."""
+        if detail.get("imageStatus") == "ARCHIVED":
+            return "IMAGE_ARCHIVED", None
         if self.mode(region) == "CLAIR":
             status = detail.get("imageScanStatus")
             summary = detail.get("imageScanFindingsSummary")

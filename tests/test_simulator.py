@@ -19,8 +19,10 @@ from botocore.exceptions import ClientError
 from bench.simulator import (
     Registry,
     Scenario,
+    ScenarioError,
     SimulatorHandle,
     access_key,
+    check_scan_results,
     lower_bound,
     parse_scenario,
     run_simulator,
@@ -350,3 +352,260 @@ def test_lower_bound_is_the_slowest_chain_or_quota() -> None:
     quota = parse_scenario({**msgspec.to_builtins(scenario), "quotas": {"default": {"rate": 1}}})
     # 5 DescribeImages calls, 1 in the burst: 4 s past STS and the first repositories page.
     assert lower_bound(Registry(quota)).seconds == pytest.approx(0.1001 + 0.1003 + 4 + 0.1)
+
+
+# -- scanning modes ---------------------------------------------------------------------------
+
+NATIVE, ENHANCED = REGIONS  # the scanning scenario's regions
+SCANNING = {**SCENARIO, "scanning": {"mode": "AWS_NATIVE", "regions": {ENHANCED: "ENHANCED"}}}
+
+
+@pytest.fixture(scope="module")
+def scanning_sim() -> Iterator[SimulatorHandle]:
+    with run_simulator(parse_scenario(SCANNING)) as handle:
+        yield handle
+
+
+def _truth(scenario: Scenario, region: str, repository: str = BIG) -> dict[str, ImageEntry]:
+    return {
+        e.image_digest: e
+        for e in inventory(Registry(scenario), [ACCOUNT])
+        if isinstance(e, ImageEntry) and e.region == region and e.repository_name == repository
+    }
+
+
+def _images(ecr: Any, repository: str = BIG) -> list[dict[str, Any]]:
+    pages = ecr.get_paginator("describe_images").paginate(
+        repositoryName=repository, filter={"imageStatus": "ANY"}
+    )
+    return [d for p in pages for d in p["imageDetails"]]
+
+
+def _scan_findings(ecr: Any, digest: str, **kwargs: Any) -> list[dict[str, Any]]:
+    pages = ecr.get_paginator("describe_image_scan_findings").paginate(
+        repositoryName=BIG, imageId={"imageDigest": digest}, **kwargs
+    )
+    return list(pages)
+
+
+def _scan_findings_or_error(ecr: Any, digest: str) -> list[dict[str, Any]] | str:
+    """Every page of an image's findings, or the error code."""
+    try:
+        return _scan_findings(ecr, digest)
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+
+
+def test_scanning_mode_is_checked() -> None:
+    """A scanning mode must be one of the three, its regions the scenario's."""
+    for scanning in ({"mode": "INSPECTOR"}, {"regions": {"ap-south-1": "ENHANCED"}}):
+        with pytest.raises(ScenarioError):
+            parse_scenario({**SCENARIO, "scanning": scanning})
+    scenario = parse_scenario(SCANNING)
+    assert (scenario.scan_mode(NATIVE), scenario.scan_mode(ENHANCED)) == ("AWS_NATIVE", "ENHANCED")
+    assert parse_scenario(SCENARIO).scan_mode(NATIVE) == "CLAIR"
+
+
+def test_settings_say_how_each_region_scans(
+    sim: SimulatorHandle, scanning_sim: SimulatorHandle, client: ClientFactory
+) -> None:
+    """GetAccountSetting and GetRegistryScanningConfiguration answer each region's mode."""
+    versions = {
+        (handle.scenario.scanning.mode, region): client(handle, region=region).get_account_setting(
+            name="BASIC_SCAN_TYPE_VERSION"
+        )["value"]
+        for handle in (sim, scanning_sim)
+        for region in REGIONS
+    }
+    assert set(versions.values()) == {"CLAIR", "AWS_NATIVE"}
+    assert versions[("CLAIR", NATIVE)] == "CLAIR"
+    assert versions[("AWS_NATIVE", ENHANCED)] == "AWS_NATIVE"
+    ecr = client(scanning_sim)
+    assert ecr.get_account_setting(name="REGISTRY_POLICY_SCOPE")["value"] == "V2"
+    assert ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "DISABLED"
+    with pytest.raises(ClientError) as unknown:
+        ecr.get_account_setting(name="NO_SUCH_SETTING")
+    assert unknown.value.response["Error"]["Code"] == "ValidationException"
+    basic = ecr.get_registry_scanning_configuration()["scanningConfiguration"]
+    assert basic == {"scanType": "BASIC", "rules": []}
+    enhanced = client(scanning_sim, region=ENHANCED).get_registry_scanning_configuration()
+    assert enhanced["scanningConfiguration"]["scanType"] == "ENHANCED"
+    assert enhanced["scanningConfiguration"]["rules"][0]["scanFrequency"] == "CONTINUOUS_SCAN"
+
+
+def test_repository_scanning_configuration(
+    scanning_sim: SimulatorHandle, client: ClientFactory
+) -> None:
+    """25 names a call at most; unknown names are failures; enhanced repositories continuous."""
+    names = [
+        r["repositoryName"] for r in client(scanning_sim).describe_repositories()["repositories"]
+    ]
+    basic = client(scanning_sim).batch_get_repository_scanning_configuration(
+        repositoryNames=[*names, "no/such-repository"]
+    )
+    assert [c["repositoryName"] for c in basic["scanningConfigurations"]] == names
+    assert {c["scanFrequency"] for c in basic["scanningConfigurations"]} == {
+        "SCAN_ON_PUSH",
+        "MANUAL",
+    }
+    for config in basic["scanningConfigurations"]:
+        assert config["scanOnPush"] == (config["scanFrequency"] == "SCAN_ON_PUSH")
+    [failure] = basic["failures"]
+    assert failure["failureCode"] == "REPOSITORY_NOT_FOUND"
+    enhanced = client(scanning_sim, region=ENHANCED).batch_get_repository_scanning_configuration(
+        repositoryNames=names[:2]
+    )
+    for config in enhanced["scanningConfigurations"]:
+        assert config["scanFrequency"] == "CONTINUOUS_SCAN"
+        assert config["appliedScanFilters"] == [{"filter": "*", "filterType": "WILDCARD"}]
+    # botocore checks the least (1) itself, but not the most.
+    with pytest.raises(ClientError) as rejected:
+        client(scanning_sim).batch_get_repository_scanning_configuration(
+            repositoryNames=[f"team/repo-{n}" for n in range(26)]
+        )
+    assert rejected.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_describe_images_holds_results_in_clair_mode_only(
+    sim: SimulatorHandle, scanning_sim: SimulatorHandle, client: ClientFactory
+) -> None:
+    """Clair: DescribeImages has the truth's results (none for an active index); else none."""
+    truth = _truth(sim.scenario, NATIVE)
+    details = _images(client(sim))
+    for detail in details:
+        want = truth[detail["imageDigest"]]
+        status = detail.get("imageScanStatus", {}).get("status")
+        counts = detail.get("imageScanFindingsSummary", {}).get("findingSeverityCounts")
+        assert (status, counts) == (want.image_scan_status, want.finding_severity_counts)
+        if detail["imageManifestMediaType"].endswith("index.v1+json"):
+            assert status == ("IMAGE_ARCHIVED" if detail["imageStatus"] == "ARCHIVED" else None)
+    assert {d.get("imageScanStatus", {}).get("status") for d in details} >= {
+        "COMPLETE",
+        "IMAGE_ARCHIVED",
+        None,
+    }
+    for region in REGIONS:
+        for detail in _images(client(scanning_sim, region=region)):
+            assert "imageScanStatus" not in detail
+            assert "imageScanFindingsSummary" not in detail
+
+
+def test_scan_findings_are_the_truth_page_by_page(
+    scanning_sim: SimulatorHandle, client: ClientFactory
+) -> None:
+    """DISF: the truth's status and counts, one finding per count across pages of page_cap;
+    never scanned and index: ScanNotFound (basic) or UNSUPPORTED_IMAGE (enhanced)."""
+    seen: dict[str, set[str | None]] = {NATIVE: set(), ENHANCED: set()}
+    for region in REGIONS:
+        ecr = client(scanning_sim, region=region)
+        truth = _truth(scanning_sim.scenario, region)
+        for detail in _images(ecr)[:40]:
+            want = truth[detail["imageDigest"]]
+            pages = _scan_findings_or_error(ecr, detail["imageDigest"])
+            if isinstance(pages, str):
+                assert (pages, want.image_scan_status) == ("ScanNotFoundException", None)
+                seen[region].add(None)
+                continue
+            status = pages[0]["imageScanStatus"]["status"]
+            seen[region].add(status)
+            if detail["imageManifestMediaType"].endswith("index.v1+json"):
+                assert status in ("UNSUPPORTED_IMAGE", "IMAGE_ARCHIVED")
+                continue
+            counts = pages[0].get("imageScanFindings", {}).get("findingSeverityCounts")
+            assert (status, counts) == (want.image_scan_status, want.finding_severity_counts)
+            field = "enhancedFindings" if region == ENHANCED else "findings"
+            found = [f for p in pages for f in p.get("imageScanFindings", {}).get(field, [])]
+            assert all(len(p.get("imageScanFindings", {}).get(field, [])) <= 7 for p in pages)
+            assert len(found) == sum((counts or {}).values())
+            severities = [f["severity"] for f in found]
+            assert {s: severities.count(s) for s in severities} == (counts or {})
+    assert {"COMPLETE", "IMAGE_ARCHIVED", None} <= seen[NATIVE]
+    assert {"ACTIVE", "UNSUPPORTED_IMAGE", "IMAGE_ARCHIVED", None} <= seen[ENHANCED]
+
+
+def test_enhanced_findings_have_inspectors_shape(
+    scanning_sim: SimulatorHandle, client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enhanced findings: Inspector's fields, at most ENHANCED_PAGE a page whatever maxResults."""
+    from bench.simulator import scanning
+
+    monkeypatch.setattr(scanning, "ENHANCED_PAGE", 2)
+    ecr = client(scanning_sim, region=ENHANCED)
+    truth = _truth(scanning_sim.scenario, ENHANCED)
+    digest = next(
+        d for d, e in truth.items() if sum((e.finding_severity_counts or {}).values()) > 4
+    )
+    pages = _scan_findings(ecr, digest, maxResults=5)
+    assert pages[0]["imageScanStatus"] == {
+        "status": "ACTIVE",
+        "description": "Continuous scan is selected for image.",
+    }
+    assert all(len(p["imageScanFindings"]["enhancedFindings"]) <= 2 for p in pages)
+    assert all("findings" not in p["imageScanFindings"] for p in pages)
+    finding = pages[0]["imageScanFindings"]["enhancedFindings"][0]
+    assert finding["findingArn"].startswith(f"arn:aws:inspector2:{ENHANCED}:{ACCOUNT}:finding/")
+    assert (finding["status"], finding["type"]) == ("ACTIVE", "PACKAGE_VULNERABILITY")
+    details = finding["packageVulnerabilityDetails"]
+    assert details["vulnerabilityId"] in finding["title"]
+    assert {"name", "version", "fixedInVersion"} <= set(details["vulnerablePackages"][0])
+    every = [f for p in pages for f in p["imageScanFindings"]["enhancedFindings"]]
+    order = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"]
+    assert [f["severity"] for f in every] == sorted(
+        (f["severity"] for f in every), key=order.index
+    )  # worst first
+    bands = {"CRITICAL": (9.0, 10.0), "HIGH": (7.0, 8.9), "MEDIUM": (4.0, 6.9), "LOW": (0.1, 3.9)}
+    for f in every:
+        if f["severity"] in bands:
+            low, high = bands[f["severity"]]
+            assert low <= f["scoreDetails"]["cvss"]["score"] <= high
+    assert finding["firstObservedAt"] <= finding["lastObservedAt"]
+    with pytest.raises(ClientError) as foreign:
+        ecr.describe_image_scan_findings(
+            repositoryName=BIG,
+            imageId={"imageDigest": next(d for d in truth if d != digest)},
+            nextToken=pages[0]["nextToken"],
+        )
+    assert foreign.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_scans_of_each_mode_record_the_truth(
+    sim: SimulatorHandle, scanning_sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    """The CLI's image records carry the truth's scan results in Clair, AWS-native and
+    enhanced regions (python -m bench.simulator scans says so)."""
+    for handle in (sim, scanning_sim):
+        _scan(handle, tmp_path)
+        path = tmp_path / "inventory.jsonl"
+        check = check_scan_results(Registry(handle.scenario), path, [ACCOUNT])
+        assert check.expected > 300
+        assert check.exact, check
+        scenario = tmp_path / "scenario.yaml"
+        scenario.write_text(dump_scenario(handle.scenario))
+        command = [sys.executable, "-m", "bench.simulator", "scans", str(scenario), str(path)]
+        done = subprocess.run([*command, "--accounts", ACCOUNT], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stdout
+    calls = scanning_sim.stats().calls
+    assert calls["DescribeImageScanFindings"] > 300
+    assert calls["BatchGetRepositoryScanningConfiguration"] >= 2
+
+
+def test_lower_bound_counts_scan_result_calls() -> None:
+    """With scan results, DISF per scannable image is a quota term, in AWS-native mode only."""
+    scenario = parse_scenario(
+        {
+            "name": "bound",
+            "regions": ["us-east-1"],
+            "repositories_per_region": 2,
+            "images": {"distribution": "fixed", "value": 50},
+            "multi_arch_fraction": 0.0,
+            "latency": {"base_ms": 100},
+            "quotas": {"default": {"rate": 10, "burst": 10}},
+            "scanning": {"mode": "AWS_NATIVE"},
+        }
+    )
+    bound = lower_bound(Registry(scenario), scan_results=True)
+    assert bound.limit.detail == "DescribeImageScanFindings x100"
+    # 90 calls past the burst at 10/s, after STS and the repositories page, plus one latency.
+    assert bound.seconds == pytest.approx(0.1 + 0.1 + 0.1 + 9.0 + 0.1)
+    clair = parse_scenario({**msgspec.to_builtins(scenario), "scanning": {"mode": "CLAIR"}})
+    assert "DescribeImageScanFindings" not in str(lower_bound(Registry(clair), scan_results=True))

@@ -1,23 +1,26 @@
-"""python -m bench.simulator serve|inventory|bound SCENARIO: see bench/README.md."""
+"""python -m bench.simulator serve|inventory|bound|scans SCENARIO: see bench/README.md."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import signal
 import sys
 from itertools import islice
+from pathlib import Path
 
 import msgspec
 
 from bench.simulator.bound import lower_bound
-from bench.simulator.inventory import inventory
+from bench.simulator.inventory import check_scan_results, inventory
 from bench.simulator.registry import Registry, access_key
 from bench.simulator.scenario import ScenarioError, load_scenario
 from bench.simulator.server import Simulator
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.simulator")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve ECR and STS on 127.0.0.1; prints its URL")
@@ -38,7 +41,22 @@ def main(argv: list[str] | None = None) -> int:
     bound.add_argument(
         "--roles", action="store_true", help="each account is scanned through a role"
     )
-    args = parser.parse_args(argv)
+    bound.add_argument(
+        "--scan-results",
+        action="store_true",
+        help="the scan also reads scan results (DescribeImageScanFindings where needed)",
+    )
+    scans = commands.add_parser(
+        "scans", help="check a scan's image scan results (JSON lines) against the truth"
+    )
+    scans.add_argument("scenario")
+    scans.add_argument("records", help="the crawler's JSON lines output")
+    scans.add_argument("--accounts", help="comma-separated; default: every account")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
     except (OSError, ScenarioError) as exc:
@@ -55,7 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         while batch := list(islice(entries, 10_000)):
             sys.stdout.buffer.write(encoder.encode_lines(batch))
         return 0
-    result = lower_bound(registry, accounts, manifests=args.manifests, roles=args.roles)
+    if args.command == "scans":
+        check = check_scan_results(registry, Path(args.records), accounts)
+        print(json.dumps({**dataclasses.asdict(check), "exact": check.exact}))
+        return 0 if check.exact else 1
+    result = lower_bound(
+        registry,
+        accounts,
+        manifests=args.manifests,
+        roles=args.roles,
+        scan_results=args.scan_results,
+    )
     if args.json:
         print(msgspec.json.format(msgspec.json.encode(result).decode()))
         return 0

@@ -11,7 +11,12 @@ Per account-region, a scan can finish no sooner than either of:
 
 With `manifests`, a scan also reads every image's manifest (BatchGetImage, 100 digests a call,
 once the DescribeImages page naming them has arrived): one more link at the end of each
-repository's chain and one more quota term.
+repository's chain and one more quota term. With `scan_results`, a scan also asks
+DescribeImageScanFindings once for every image that can have a result (not an index, not
+archived) in the account-regions whose scanning mode keeps results out of DescribeImages
+(AWS_NATIVE, ENHANCED), once its DescribeImages page has arrived; and
+BatchGetRepositoryScanningConfiguration once per 25 repositories, GetAccountSetting and
+GetRegistryScanningConfiguration once, in every mode: quota terms, and one more link.
 
 The bound is the largest of these over the account-regions scanned (they run in parallel and have
 quotas of their own). Pages are as large as ECR allows (1000, or the scenario's page_cap) and
@@ -26,7 +31,8 @@ import msgspec
 
 from bench.simulator.ecr import MAX_IMAGE_IDS
 from bench.simulator.paging import MAX_PAGE
-from bench.simulator.registry import Registry
+from bench.simulator.registry import Registry, Repository
+from bench.simulator.scanning import MAX_REPOSITORY_NAMES
 from bench.simulator.scenario import Scenario
 
 
@@ -71,6 +77,7 @@ def lower_bound(
     *,
     manifests: bool = False,
     roles: bool = False,
+    scan_results: bool = False,
 ) -> Bound:
     """`roles`: each account is scanned through a role (`accounts:` in the crawler's config),
     so its first ECR call waits for three STS calls one after the other: GetCallerIdentity of
@@ -90,6 +97,13 @@ def lower_bound(
             arrivals.append(arrivals[-1] + latency(items))
         chain = (arrivals[-1], "DescribeRepositories pages")
         calls = {"DescribeRepositories": len(arrivals) - 1, "DescribeImages": 0, "BatchGetImage": 0}
+        asks = scan_results and scenario.scan_mode(region) != "CLAIR"
+        if scan_results:
+            calls["GetAccountSetting"] = calls["GetRegistryScanningConfiguration"] = 1
+            calls["BatchGetRepositoryScanningConfiguration"] = math.ceil(
+                len(repos) / MAX_REPOSITORY_NAMES
+            )
+            calls["DescribeImageScanFindings"] = 0
         for repo in repos:
             image_pages = pages(repo.image_count, size)
             calls["DescribeImages"] += len(image_pages)
@@ -97,6 +111,9 @@ def lower_bound(
             if manifests and repo.image_count:
                 calls["BatchGetImage"] += math.ceil(repo.image_count / MAX_IMAGE_IDS)
                 done += latency(min(repo.image_count, MAX_IMAGE_IDS))
+            if asks and (candidates := scannable(registry, repo)):
+                calls["DescribeImageScanFindings"] += candidates
+                done += latency(0)
             chain = max(chain, (done, f"{repo.name} ({len(image_pages)} pages)"))
         terms.append(Limit(account, region, "chain", chain[1], chain[0]))
         starts = {"DescribeRepositories": sts, "DescribeImages": arrivals[1]}
@@ -109,3 +126,13 @@ def lower_bound(
         raise ValueError("no account-region to bound")
     limit = max(terms, key=lambda t: t.seconds)
     return Bound(seconds=limit.seconds, limit=limit, terms=terms)
+
+
+def scannable(registry: Registry, repo: Repository) -> int:
+    """The images of `repo` a scan asks DescribeImageScanFindings about: neither an index
+    (no scan of its own) nor archived (IMAGE_ARCHIVED, known without asking)."""
+    count = 0
+    for i in range(repo.image_count):
+        meta = registry.meta(repo, i)
+        count += meta.kind != "index" and not meta.archived
+    return count

@@ -52,6 +52,7 @@ class Ecr:
     def __init__(self, registry: Registry, pager: Pager) -> None:
         self.registry = registry
         self.pager = pager
+        # Filled here, and by the scanning operations (bench/simulator/scanning.py).
         self.operations: dict[str, Handler] = {
             "DescribeRepositories": self.describe_repositories,
             "DescribeImages": self.describe_images,
@@ -72,11 +73,11 @@ class Ecr:
     # -- operations ---------------------------------------------------------------------------
 
     def describe_repositories(self, account: str, region: str, payload: dict[str, Any]) -> Result:
-        _check_registry(payload, account, region, "DescribeRepositories")
+        check_registry(payload, account, region, "DescribeRepositories")
         names = payload.get("repositoryNames")
         if names is not None:
             _lookup_only(payload, "repositoryNames", len(names), MAX_REPOSITORY_NAMES)
-            repos = [self._repository(account, region, name) for name in names]
+            repos = [self.find_repository(account, region, name) for name in names]
             return DescribeRepositoriesResponse([_repository_shape(r) for r in repos]), len(repos)
         all_repos = self.registry.repositories(account, region)
         size = self.pager.page_size(payload)
@@ -89,19 +90,20 @@ class Ecr:
         return DescribeRepositoriesResponse([_repository_shape(r) for r in page], token), len(page)
 
     def describe_images(self, account: str, region: str, payload: dict[str, Any]) -> Result:
-        _check_registry(payload, account, region, "DescribeImages")
-        repo = self._repository(account, region, payload.get("repositoryName"))
+        check_registry(payload, account, region, "DescribeImages")
+        repo = self.find_repository(account, region, payload.get("repositoryName"))
         registry = self.registry
+        mode = registry.scenario.scan_mode(region)
         ids = payload.get("imageIds")
         if ids is not None:
             _lookup_only(payload, "imageIds", len(ids), MAX_IMAGE_IDS)
             found: dict[int, None] = {}  # ordered and deduplicated, like ECR's answer
             for image_id in ids:
-                i = self._resolve(repo, image_id)
+                i = self.resolve(repo, image_id)
                 if i is None:
-                    raise _image_not_found(repo, image_id)
+                    raise image_not_found(repo, image_id)
                 found[i] = None
-            details = [registry.image(repo, registry.meta(repo, i)) for i in found]
+            details = [registry.image(repo, registry.meta(repo, i), mode) for i in found]
             return DescribeImagesResponse(details), len(details)
         tag_status, image_status = _filter(payload)
         size = self.pager.page_size(payload)
@@ -118,13 +120,13 @@ class Ecr:
             metas = list(islice(matching, size))
             following = next(matching, None)
             more, next_index = following is not None, following.index if following else 0
-        details = [registry.image(repo, m) for m in metas]
+        details = [registry.image(repo, m, mode) for m in metas]
         token = self.pager.token(scope, (next_index, 0)) if more else None
         return DescribeImagesResponse(details, token), len(details)
 
     def list_images(self, account: str, region: str, payload: dict[str, Any]) -> Result:
-        _check_registry(payload, account, region, "ListImages")
-        repo = self._repository(account, region, payload.get("repositoryName"))
+        check_registry(payload, account, region, "ListImages")
+        repo = self.find_repository(account, region, payload.get("repositoryName"))
         tag_status, image_status = _filter(payload)
         size = self.pager.page_size(payload)
         scope = f"ListImages|{account}|{region}|{repo.name}|{tag_status}|{image_status}"
@@ -148,8 +150,8 @@ class Ecr:
         return ListImagesResponse(ids, token), len(ids)
 
     def batch_get_image(self, account: str, region: str, payload: dict[str, Any]) -> Result:
-        _check_registry(payload, account, region, "BatchGetImage")
-        repo = self._repository(account, region, payload.get("repositoryName"))
+        check_registry(payload, account, region, "BatchGetImage")
+        repo = self.find_repository(account, region, payload.get("repositoryName"))
         ids = payload.get("imageIds") or []
         if not 1 <= len(ids) <= MAX_IMAGE_IDS:
             raise _too_many("imageIds", MAX_IMAGE_IDS)
@@ -161,7 +163,7 @@ class Ecr:
             if ident.imageDigest is None and ident.imageTag is None:
                 failures.append(ImageFailure(ident, "MissingDigestAndTag", "Invalid request"))
                 continue
-            i = self._resolve(repo, image_id)
+            i = self.resolve(repo, image_id)
             if i is None:
                 if self._resolve_either(repo, ident):
                     failures.append(
@@ -190,9 +192,9 @@ class Ecr:
         )
         return GetAuthorizationTokenResponse([data]), 1
 
-    # -- helpers ------------------------------------------------------------------------------
+    # -- helpers (the scanning operations use them too) ----------------------------------------
 
-    def _repository(self, account: str, region: str, name: Any) -> Repository:
+    def find_repository(self, account: str, region: str, name: Any) -> Repository:
         repo = self.registry.repository(account, region, name) if isinstance(name, str) else None
         if repo is None:
             raise ApiError(
@@ -202,7 +204,7 @@ class Ecr:
             )
         return repo
 
-    def _resolve(self, repo: Repository, image_id: dict[str, Any]) -> int | None:
+    def resolve(self, repo: Repository, image_id: dict[str, Any]) -> int | None:
         """The image an imageId names; with both digest and tag, they must agree."""
         digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
         by_tag = self.registry.find_tag(repo, tag) if isinstance(tag, str) else None
@@ -238,13 +240,11 @@ class Ecr:
             yield meta
 
 
-# Registry settings the crawler may read: a plain registry (no replication, basic scanning, no
-# pull-through cache rules, no referrers), constant for every account-region.
+# Registry settings the crawler may read: a plain registry (no replication, no pull-through
+# cache rules, no referrers), constant for every account-region. Scanning settings are
+# bench/simulator/scanning.py's.
 SETTINGS: dict[str, dict[str, Any]] = {
     "DescribeRegistry": {"replicationConfiguration": {"rules": []}},
-    "GetRegistryScanningConfiguration": {
-        "scanningConfiguration": {"scanType": "BASIC", "rules": []}
-    },
     "DescribePullThroughCacheRules": {"pullThroughCacheRules": []},
     "ListImageReferrers": {"referrers": []},
 }
@@ -290,7 +290,7 @@ def _repository_shape(repo: Repository) -> RepositoryShape:
     )
 
 
-def _check_registry(payload: dict[str, Any], account: str, region: str, operation: str) -> None:
+def check_registry(payload: dict[str, Any], account: str, region: str, operation: str) -> None:
     """The simulator models no registry policies: another account's registry is denied."""
     registry_id = payload.get("registryId")
     if registry_id is not None and registry_id != account:
@@ -334,7 +334,7 @@ def _enum(member: str, value: Any, allowed: tuple[str, ...]) -> ApiError:
     )
 
 
-def _image_not_found(repo: Repository, image_id: dict[str, Any]) -> ApiError:
+def image_not_found(repo: Repository, image_id: dict[str, Any]) -> ApiError:
     digest = image_id.get("imageDigest") or "null"
     tag = image_id.get("imageTag") or "null"
     return ApiError(

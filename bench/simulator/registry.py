@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
-import random
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -27,7 +25,9 @@ from typing import Literal
 
 import msgspec
 
-from bench.simulator.scenario import SCAN_STATUSES, Scenario
+from bench.simulator.counts import draw_counts
+from bench.simulator.findings import ScanDraw, draw_counts_of, in_describe_images
+from bench.simulator.scenario import SCAN_STATUSES, ScanMode, Scenario
 from bench.simulator.shapes import ImageDetail, ImageScanFindingsSummary, ImageScanStatus
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -55,14 +55,6 @@ SERVICES = (
 # Timestamps fall between 2021-01-01 and 2026-01-01 (epoch seconds, as ECR's JSON has them).
 EPOCH_START = 1_609_459_200.0
 EPOCH_NOW = 1_767_225_600.0
-SCAN_DESCRIPTIONS = {
-    "COMPLETE": "The scan was completed successfully.",
-    "FAILED": "UnsupportedImageError: The operating system and/or package manager are not "
-    "supported.",
-    "IN_PROGRESS": "The scan is in progress.",
-    "UNSUPPORTED_IMAGE": "The image is not supported for scanning.",
-}
-SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 # Tags are made from the image's index, so that finding an image by tag is a parse.
 LATEST = "latest"
 TAG_PARSERS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], int]], ...] = (
@@ -274,24 +266,41 @@ class Registry:
         text, _, _ = self.manifest(repo, meta)
         return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
 
-    def image(self, repo: Repository, meta: ImageMeta) -> ImageDetail:
-        """Image `meta.index` as DescribeImages reports it."""
-        text, media, artifact = self.manifest(repo, meta)
-        i, bits = meta.index, meta.bits
+    def pushed_at(self, repo: Repository, meta: ImageMeta) -> float:
         span = (EPOCH_NOW - repo.created_at) / (repo.image_count + 1)
-        pushed = round(repo.created_at + span * (i + _unit(bits, PUSHED)), 3)
+        return round(repo.created_at + span * (meta.index + _unit(meta.bits, PUSHED)), 3)
+
+    def scan_draw(self, repo: Repository, meta: ImageMeta) -> ScanDraw | None:
+        """The image's scan as its hash draws it (None: never scanned); what each scanning mode
+        reports of it is bench/simulator/findings.py's."""
+        status = SCAN_STATUSES[bisect.bisect_right(self._scan_cdf, _unit(meta.bits, SCAN))]
+        if status == "NONE":
+            return None
+        pushed = self.pushed_at(repo, meta)
+        counts = draw_counts_of(meta.bits >> SEVERITY) if status == "COMPLETE" else {}
+        return ScanDraw(status, counts, pushed + 60.0, pushed)
+
+    def image(self, repo: Repository, meta: ImageMeta, mode: ScanMode = "CLAIR") -> ImageDetail:
+        """Image `meta.index` as DescribeImages reports it in scanning mode `mode`."""
+        text, media, artifact = self.manifest(repo, meta)
+        bits = meta.bits
+        pushed = self.pushed_at(repo, meta)
         last_pull = None
         if _unit(bits, PULLED) < 0.8:
             last_pull = round(pushed + _unit(bits, PULL_TIME) * (EPOCH_NOW - pushed), 3)
-        status = SCAN_STATUSES[bisect.bisect_right(self._scan_cdf, _unit(bits, SCAN))]
-        scan_status = findings = None
-        if status != "NONE":
-            scan_status = ImageScanStatus(status, SCAN_DESCRIPTIONS[status])
-        if status == "COMPLETE":
-            counts = {s: (bits >> SEVERITY + 3 * k) % (2 * k + 2) for k, s in enumerate(SEVERITIES)}
-            findings = ImageScanFindingsSummary(
-                pushed + 60.0, pushed, {s: n for s, n in counts.items() if n}
-            )
+        result = in_describe_images(
+            mode,
+            index=meta.kind == "index",
+            archived=meta.archived,
+            draw=self.scan_draw(repo, meta),
+        )
+        scan_status = summary = None
+        if result is not None:
+            scan_status = ImageScanStatus(result.status, result.description)
+            if result.counts is not None:
+                summary = ImageScanFindingsSummary(
+                    result.completed_at or pushed, result.updated_at or pushed, result.counts
+                )
         return ImageDetail(
             registryId=repo.account,
             repositoryName=repo.name,
@@ -304,7 +313,7 @@ class Registry:
             artifactMediaType=artifact,
             lastRecordedPullTime=last_pull,
             imageScanStatus=scan_status,
-            imageScanFindingsSummary=findings,
+            imageScanFindingsSummary=summary,
             lastArchivedAt=round(pushed + 86_400.0, 3) if meta.archived else None,
         )
 
@@ -381,44 +390,3 @@ def repository_name(position: int) -> str:
     service = SERVICES[rest % len(SERVICES)]
     round_ = rest // len(SERVICES)
     return f"{team}/{service}" if round_ == 0 else f"{team}/{service}-{round_ + 1}"
-
-
-def draw_counts(scenario: Scenario) -> dict[tuple[str, str], list[int]]:
-    """Images per repository for every account-region, from the scenario's seeded draw."""
-    spec = scenario.images
-    rng = random.Random(scenario.seed)
-    keys = [(a, r) for a in scenario.accounts for r in scenario.regions]
-    per_key = scenario.repositories_per_region - len(spec.large)
-
-    def draw() -> float:
-        if spec.distribution == "lognormal":
-            return spec.median * math.exp(spec.sigma * rng.gauss(0.0, 1.0))
-        if spec.distribution == "pareto":
-            return spec.minimum * rng.paretovariate(spec.alpha)
-        return float(spec.value)
-
-    weights = [draw() for _ in range(per_key * len(keys))]
-    scale = 1.0
-    if spec.total is not None:
-        target = max(0, spec.total - sum(spec.large) * len(keys))
-        scale = _fit_scale(weights, spec.cap, target)
-    counts = [min(spec.cap, math.floor(w * scale + 0.5)) for w in weights]
-    return {
-        key: [*spec.large, *counts[n * per_key : (n + 1) * per_key]] for n, key in enumerate(keys)
-    }
-
-
-def _fit_scale(weights: list[float], cap: int, target: int) -> float:
-    """The factor that makes the capped, rounded counts add up to about `target`, by bisection
-    (capping makes the total a step function of the factor)."""
-
-    def total(scale: float) -> int:
-        return sum(min(cap, math.floor(w * scale + 0.5)) for w in weights)
-
-    low, high = 0.0, 1.0
-    while total(high) < target and high < 1e12:
-        high *= 2
-    for _ in range(50):
-        mid = (low + high) / 2
-        low, high = (mid, high) if total(mid) < target else (low, mid)
-    return high

@@ -14,6 +14,7 @@ import msgspec
 import yaml
 
 SCAN_STATUSES = ("COMPLETE", "FAILED", "IN_PROGRESS", "UNSUPPORTED_IMAGE", "NONE")
+ScanMode = Literal["CLAIR", "AWS_NATIVE", "ENHANCED"]
 ACCOUNT = re.compile(r"^\d{12}$")
 
 
@@ -71,6 +72,15 @@ class Faults(_Strict, frozen=True, kw_only=True):
     reset_rate: float = 0.0
 
 
+class Scanning(_Strict, frozen=True, kw_only=True):
+    """How the registries scan images (bench/simulator/findings.py): Clair-based basic scanning
+    (results in DescribeImages), AWS-native basic or enhanced (results in
+    DescribeImageScanFindings only); `regions` overrides `mode` region by region."""
+
+    mode: ScanMode = "CLAIR"
+    regions: dict[str, ScanMode] = msgspec.field(default_factory=dict)
+
+
 class Scenario(_Strict, frozen=True, kw_only=True):
     name: str
     seed: int = 0
@@ -87,6 +97,7 @@ class Scenario(_Strict, frozen=True, kw_only=True):
     scan_status: dict[str, float] = msgspec.field(
         default_factory=lambda: {"COMPLETE": 0.8, "FAILED": 0.05, "NONE": 0.15}
     )
+    scanning: Scanning = msgspec.field(default_factory=Scanning)
     # Largest page the simulator returns whatever maxResults says (to force paging in tests).
     page_cap: int | None = None
     latency: Latency = msgspec.field(default_factory=Latency)
@@ -101,6 +112,9 @@ class Scenario(_Strict, frozen=True, kw_only=True):
 
     def quota(self, operation: str) -> Quota | None:
         return self.quotas.get(operation, self.quotas.get("default"))
+
+    def scan_mode(self, region: str) -> ScanMode:
+        return self.scanning.regions.get(region, self.scanning.mode)
 
 
 def _problems(s: Scenario) -> Any:
@@ -123,6 +137,9 @@ def _problems(s: Scenario) -> Any:
     unknown = set(s.scan_status) - set(SCAN_STATUSES)
     if unknown or sum(s.scan_status.values()) <= 0:
         yield f"scan_status needs positive weights over {', '.join(SCAN_STATUSES)}"
+    unknown_regions = set(s.scanning.regions) - set(s.regions)
+    if unknown_regions:
+        yield f"scanning.regions names regions not in regions: {', '.join(sorted(unknown_regions))}"
     if s.page_cap is not None and s.page_cap < 1:
         yield "page_cap must be at least 1"
     for op, quota in s.quotas.items():

@@ -26,6 +26,7 @@ from bench.simulator.ecr import Ecr
 from bench.simulator.paging import Pager
 from bench.simulator.quota import Quotas
 from bench.simulator.registry import Registry, account_of
+from bench.simulator.scanning import ScanOperations
 from bench.simulator.scenario import Scenario
 from bench.simulator.sts import Sts
 from bench.simulator.wire import (
@@ -79,6 +80,7 @@ class Simulator:
         self.registry = Registry(scenario)
         secret = hashlib.sha256(f"tokens/{scenario.seed}".encode()).digest()
         self.ecr = Ecr(self.registry, Pager(secret, scenario.page_cap))
+        ScanOperations(self.ecr)
         self.sts = Sts(scenario.accounts)
         self.quotas = Quotas(scenario)
         self.stats = Stats()
