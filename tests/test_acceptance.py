@@ -53,10 +53,31 @@ def aws(*args: str, env: dict[str, str]) -> Any:
     return json.loads(done.stdout)
 
 
+def repository_scanning(
+    repositories: list[dict[str, Any]], region: str, env: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Each repository's effective scanning, as batch-get-repository-scanning-configuration
+    gives it (25 names a call), without the fields that name the repository."""
+    names = [r["repositoryName"] for r in repositories]
+    found = {}
+    for start in range(0, len(names), 25):
+        args = ["--repository-names", *names[start : start + 25]]
+        reply = aws(
+            "ecr", "batch-get-repository-scanning-configuration", "--region", region, *args, env=env
+        )
+        for item in reply["scanningConfigurations"]:
+            name = item["repositoryName"]
+            found[name] = {
+                k: v for k, v in item.items() if k not in ("repositoryArn", "repositoryName")
+            }
+    return found
+
+
 def test_scan_equals_awscli_field_by_field(
     aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
 ) -> None:
-    """Every repository and image field equals what `aws ecr describe-*` returns."""
+    """Every repository and image field equals what `aws ecr describe-*` (and, for scanning,
+    batch-get-repository-scanning-configuration) returns."""
     awscli_config = tmp_path / "awscli-config"
     # awscli v1 prints the wire's epoch seconds unless told otherwise
     awscli_config.write_text("[default]\ncli_timestamp_format = iso8601\n")
@@ -74,11 +95,13 @@ def test_scan_equals_awscli_field_by_field(
 
     theirs: dict[tuple[str, ...], Any] = {}
     for region in REGIONS:
-        for repo in aws("ecr", "describe-repositories", "--region", region, env=aws_env)[
-            "repositories"
-        ]:
+        repositories = aws("ecr", "describe-repositories", "--region", region, env=aws_env)
+        scanning = repository_scanning(repositories["repositories"], region, aws_env)
+        for repo in repositories["repositories"]:
             name = repo["repositoryName"]
-            theirs[("repository", region, name)] = normalise(repo)
+            theirs[("repository", region, name)] = normalise(
+                {**repo, "scanningConfiguration": scanning[name]}
+            )
             images = aws(
                 "ecr",
                 "describe-images",
