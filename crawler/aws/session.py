@@ -3,6 +3,7 @@ credentials, the caller's identity and the regions to scan."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from botocore.utils import parse_timestamp as botocore_timestamp
 
 from crawler.aws.call import Caller, client_config, open_client
 from crawler.aws.errors import translate
+from crawler.aws.regions import partition_regions
 from crawler.config import REGION_PATTERN, Config
 from crawler.errors import (
     AwsError,
@@ -160,15 +162,35 @@ def sts_region(config: Config, session: AioSession) -> str:
 
 async def resolve_regions(config: Config, session: AioSession) -> tuple[list[str], bool]:
     """The regions to scan, and whether they came from "all" (which skips disabled ones)."""
+    known = partition_regions(config.partition)
     if config.regions == "all":
-        regions = await session.get_available_regions("ecr", config.partition)
-        return sorted(regions), True
+        return known, True
     if config.regions:
-        return list(dict.fromkeys(config.regions)), False
-    region = default_region(session)
-    if region is None:
-        raise ConfigError(
-            "no region to scan: pass --regions (e.g. --regions us-east-1,eu-west-1 or "
-            "--regions all), set regions in the config, or set AWS_REGION"
-        )
-    return [region], False
+        regions = list(dict.fromkeys(config.regions))
+        source = "--regions or regions:"
+    else:
+        region = default_region(session)
+        if region is None:
+            raise ConfigError(
+                "no region to scan: pass --regions (e.g. --regions us-east-1,eu-west-1 or "
+                "--regions all), set regions in the config, or set AWS_REGION"
+            )
+        regions = [region]
+        source = "AWS_DEFAULT_REGION, AWS_REGION or the profile"
+    if not config.unlisted_regions:
+        for region in regions:
+            _check_listed(region, known, config.partition, source)
+    return regions, False
+
+
+def _check_listed(region: str, known: list[str], partition: str, source: str) -> None:
+    """A region botocore does not list would be retried until it times out: say so at once."""
+    if region in known:
+        return
+    hint = difflib.get_close_matches(region, known, n=1)
+    raise ConfigError(
+        f"region '{region}' (from {source}) is not an ECR region of partition {partition}"
+        + (f" (did you mean '{hint[0]}'?)" if hint else "")
+        + "; `ecr-crawler regions` lists them. A region newer than the installed botocore: "
+        "upgrade botocore, or set unlisted_regions: true"
+    )

@@ -223,6 +223,9 @@ class Config(_Section, frozen=True):
     region of the AWS profile or AWS_REGION."""
     partition: Literal["aws", "aws-cn", "aws-us-gov"] = "aws"
     """The partition whose regions "all" expands to."""
+    unlisted_regions: bool = False
+    """Accept region names that the installed botocore does not list for ECR (a region newer
+    than botocore); otherwise such a name is a config error. Upgrading botocore is better."""
     endpoint_url: (
         Annotated[str, form("a URL starting with http:// or https://", pattern=r"^https?://")]
         | None
