@@ -71,7 +71,8 @@ def test_scanner_recipe_lists_runnable_images_by_digest(inventory: Path) -> None
 
 
 def test_github_actions_example_is_valid_with_the_expected_steps() -> None:
-    """The shipped workflow is valid YAML: OIDC permission, AWS credentials, check, scan, upload."""
+    """The shipped workflow is valid YAML: OIDC permission, AWS credentials, the IAM probe
+    (permissions), scan, upload."""
     workflow = yaml.safe_load((ROOT / "docs/examples/github-actions.yml").read_text())
     job = workflow["jobs"]["inventory"]
     assert workflow["permissions"]["id-token"] == "write"
@@ -79,5 +80,5 @@ def test_github_actions_example_is_valid_with_the_expected_steps() -> None:
     assert any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
     assert any(u.startswith("actions/upload-artifact@") for u in uses)
     runs = " ".join(step.get("run", "") for step in job["steps"])
-    assert "ecr-crawler check" in runs
+    assert "ecr-crawler permissions" in runs
     assert "ecr-crawler scan --regions all" in runs
