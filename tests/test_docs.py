@@ -71,8 +71,7 @@ def test_scanner_recipe_lists_runnable_images_by_digest(inventory: Path) -> None
 
 
 def test_github_actions_example_is_valid_with_the_expected_steps() -> None:
-    """The shipped workflow is valid YAML: OIDC permission, AWS credentials, the IAM probe
-    (permissions), scan, upload."""
+    """The shipped workflow is valid YAML: OIDC, AWS credentials, permissions, scan, upload."""
     workflow = yaml.safe_load((ROOT / "docs/examples/github-actions.yml").read_text())
     job = workflow["jobs"]["inventory"]
     assert workflow["permissions"]["id-token"] == "write"
