@@ -357,7 +357,8 @@ class AwsProxy:
 
         def ask(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
             future = asyncio.run_coroutine_threadsafe(self._ask(headers, operation, payload), loop)
-            return future.result()
+            # Bounded: a proxy stopping mid-call must not leave the worker thread waiting.
+            return future.result(timeout=60)
 
         return ask
 

@@ -193,7 +193,7 @@ class _Model:
             if wanted not in ("ANY", detail.get("imageStatus", "ACTIVE")):
                 continue
             kept.append(detail)
-            if self.mode(region) != "CLAIR":
+            if self.mode(region) != "CLAIR":  # the DescribeImages note (module docstring)
                 detail.pop("imageScanStatus", None)
                 detail.pop("imageScanFindingsSummary", None)
             elif forced is not None:
