@@ -142,6 +142,55 @@ def test_no_region_anywhere_exits_2(aws_env: dict[str, str]) -> None:
     assert "--regions" in one_line_error(result.stderr)
 
 
+# The config key each scan flag sets, and the flag an error in its value names.
+SCAN_FLAGS = {
+    "regions": "--regions",
+    "sink": "--sink",
+    "concurrency.api_calls": "--concurrency",
+    "shard": "--shard",
+    "since": "--since",
+    "sink_options.prune": "--prune",
+    "log.format": "--log-format",
+    "log.level": "--log-level",
+}
+
+
+def test_scan_flags_name_their_config_keys() -> None:
+    """Each scan flag that overrides a config key is mapped to it; none given overrides nothing."""
+    from crawler.cli.parser import config_flags, parse
+
+    values, flags = config_flags(parse(["scan"]))
+    assert flags == SCAN_FLAGS
+    assert values == dict.fromkeys(SCAN_FLAGS)
+
+
+def test_quiet_overrides_log_level_and_prune_is_true_only_when_given() -> None:
+    """--quiet sets log.level to error whatever --log-level says, and names itself; --prune
+    given sets sink_options.prune."""
+    from crawler.cli.parser import config_flags, parse
+
+    values, flags = config_flags(parse(["scan", "--quiet", "--log-level", "debug", "--prune"]))
+    assert (values["log.level"], flags["log.level"]) == ("error", "--quiet")
+    assert values["sink_options.prune"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "flags"),
+    [
+        (["permissions"], {"regions": "--regions"}),
+        (["plan"], {"regions": "--regions"}),
+        (["policy"], {}),
+        (["checks"], {}),
+        (["demo"], {k: SCAN_FLAGS[k] for k in ("sink", "log.format", "log.level")}),
+    ],
+)
+def test_other_commands_name_their_flags(args: list[str], flags: dict[str, str]) -> None:
+    """Every command maps exactly the flags it takes to their config keys."""
+    from crawler.cli.parser import config_flags, parse
+
+    assert config_flags(parse(args))[1] == flags
+
+
 @pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
 def test_secrets_never_appear_in_output_at_any_log_level(
     aws_env: dict[str, str], proxy: AwsProxy, level: str

@@ -17,12 +17,14 @@ from crawler.cli.parser import (
     OUTPUT,
     REGIONS,
     command,
+    config_flags,
     option,
-    output_settings,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from crawler.config import Config
 
 
 @command(
@@ -36,9 +38,25 @@ if TYPE_CHECKING:
         *OUTPUT,
         CONFIG,
         REGIONS,
-        option("--concurrency", type=int, metavar="N", help="ECR calls in flight per region (16)"),
-        option("--shard", metavar="K/N", help="only the (account, region) units of shard K of N"),
-        option("--since", metavar="WHEN", help="only images pushed since: 36h, 7d, or a timestamp"),
+        option(
+            "--concurrency",
+            key="concurrency.api_calls",
+            type=int,
+            metavar="N",
+            help="ECR calls in flight per region (16)",
+        ),
+        option(
+            "--shard",
+            key="shard",
+            metavar="K/N",
+            help="only the (account, region) units of shard K of N",
+        ),
+        option(
+            "--since",
+            key="since",
+            metavar="WHEN",
+            help="only images pushed since: 36h, 7d, or a timestamp",
+        ),
         option(
             "--emit-changes",
             action="store_true",
@@ -53,7 +71,9 @@ if TYPE_CHECKING:
         FAIL_ON,
         option(
             "--prune",
+            key="sink_options.prune",
             action="store_true",
+            default=None,  # not given: the config file's prune holds
             help="after a complete scan, delete what it no longer saw from the sink's database "
             "or dataset, instead of marking it deleted",
         ),
@@ -61,21 +81,8 @@ if TYPE_CHECKING:
 )
 def scan(args: argparse.Namespace) -> int:
     from crawler.cli.scan import scan_command
-    from crawler.config import load_config
 
-    config = load_config(
-        args.config,
-        regions=args.regions,
-        sink=args.sink,
-        **{
-            "concurrency.api_calls": args.concurrency,
-            "shard": args.shard,
-            "since": args.since,
-            "sink_options.prune": args.prune or None,
-            **output_settings(args),
-        },
-    )
-    return scan_command(config, args)
+    return scan_command(_load_config(args), args)
 
 
 @command(
@@ -103,10 +110,9 @@ def demo(args: argparse.Namespace) -> int:
     options=(CONFIG,),
 )
 def policy(args: argparse.Namespace) -> int:
-    from crawler.config import load_config
     from crawler.policy import multi_account_policies, policy_document
 
-    config = load_config(args.config)
+    config = _load_config(args)
     many = config.accounts or config.organization
     _print_json(multi_account_policies(config) if many else policy_document(config))
     return EXIT_OK
@@ -128,11 +134,10 @@ def permissions(args: argparse.Namespace) -> int:
     import anyio
     import msgspec
 
-    from crawler.config import load_config
     from crawler.log import Redactor, configure
     from crawler.permissions import probe_permissions
 
-    config = load_config(args.config, regions=args.regions)
+    config = _load_config(args)
     configure(config.log.level if config.log.level != "info" else "warning", "auto", Redactor())
     report = anyio.run(probe_permissions, config)
     if args.format == "json":
@@ -163,11 +168,10 @@ def permissions(args: argparse.Namespace) -> int:
 def plan(args: argparse.Namespace) -> int:
     import anyio
 
-    from crawler.config import load_config
     from crawler.log import Redactor, configure
     from crawler.plan import plan_units, shard_of
 
-    config = load_config(args.config, regions=args.regions)
+    config = _load_config(args)
     configure("warning", "auto", Redactor())
     for account, region in anyio.run(plan_units, config):
         print(f"{account}\t{region}\t{shard_of(account, region, args.shards)}/{args.shards}")
@@ -216,7 +220,6 @@ def diff(args: argparse.Namespace) -> int:
 )
 def checks(args: argparse.Namespace) -> int:
     from crawler.compliance.command import check_saved, list_checks
-    from crawler.config import load_config
 
     if args.list:
         list_checks(_wide_console())
@@ -224,7 +227,7 @@ def checks(args: argparse.Namespace) -> int:
     if args.input is None:
         print("ecr-crawler checks: error: give INPUT, a saved scan (or --list)", file=sys.stderr)
         return EXIT_USAGE
-    settings = load_config(args.config).compliance
+    settings = _load_config(args).compliance
     return check_saved(
         args.input, settings, output_format=args.format, output=args.output, fail_on=args.fail_on
     )
@@ -242,6 +245,15 @@ def regions(args: argparse.Namespace) -> int:
 
     print("\n".join(partition_regions(args.partition)))
     return EXIT_OK
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    """The config file given with -c, overridden by the command's flags, each named in the
+    error when its value is wrong."""
+    from crawler.config import load_config
+
+    values, flags = config_flags(args)
+    return load_config(args.config, flags=flags, **values)
 
 
 def _print_json(data: Any) -> None:

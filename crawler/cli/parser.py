@@ -35,14 +35,38 @@ Run = Callable[[argparse.Namespace], int]
 
 # NamedTuples, not dataclasses: `import dataclasses` alone is a sixth of --help's time.
 class Option(NamedTuple):
-    """One argument of a command, as argparse's `add_argument` takes it."""
+    """One argument of a command, as argparse's `add_argument` takes it, and the config key
+    its value overrides, if any (None when the flag is not given)."""
 
     flags: tuple[str, ...]
     settings: dict[str, Any]
+    key: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """The attribute of the parsed arguments, as argparse names it."""
+        name = next((f for f in self.flags if f.startswith("--")), self.flags[0])
+        return str(self.settings.get("dest", name.lstrip("-").replace("-", "_")))
 
 
-def option(*flags: str, **settings: Any) -> Option:
-    return Option(flags, settings)
+def option(*flags: str, key: str | None = None, **settings: Any) -> Option:
+    return Option(flags, settings, key)
+
+
+def config_flags(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config keys that the command's options override, with the values parsed into `args`
+    (None: not given), and the flag behind each key, for load_config to name when a value is
+    wrong. Where two flags set one key, the later one given wins (--quiet over --log-level)."""
+    values: dict[str, Any] = {}
+    flags: dict[str, str] = {}
+    for each in COMMANDS[args.command].options:
+        if each.key is None:
+            continue
+        value = getattr(args, each.dest)
+        if value is not None or each.key not in values:
+            values[each.key] = value
+            flags[each.key] = each.flags[-1]
+    return values, flags
 
 
 class Command(NamedTuple):
@@ -88,7 +112,10 @@ def severity(text: str) -> str:
 
 CONFIG = option("-c", "--config", metavar="PATH", help="YAML config (see config.yaml)")
 REGIONS = option(
-    "--regions", metavar="LIST", help="comma-separated regions, or 'all' (ECR's regions)"
+    "--regions",
+    key="regions",
+    metavar="LIST",
+    help="comma-separated regions, or 'all' (ECR's regions)",
 )
 FAIL_ON = option(
     "--fail-on",
@@ -101,22 +128,26 @@ FAIL_ON = option(
 OUTPUT = (
     option(
         "--sink",
+        key="sink",
         metavar="URI",
         help="'-' (stdout, default), jsonl:PATH[.gz], sqlite:PATH, "
         "postgresql://USER@HOST:PORT/DB, parquet:DIR (docs/sinks.md)",
     ),
-    option("--log-format", choices=["auto", "console", "json"]),
-    option("--log-level", choices=["debug", "info", "warning", "error"]),
-    option("-q", "--quiet", action="store_true", help="only errors on stderr, no progress display"),
+    option("--log-format", key="log.format", choices=["auto", "console", "json"]),
+    option("--log-level", key="log.level", choices=["debug", "info", "warning", "error"]),
+    # After --log-level: given, it wins (config_flags).
+    option(
+        "-q",
+        "--quiet",
+        key="log.level",
+        action="store_const",
+        const="error",
+        help="only errors on stderr, no progress display",
+    ),
     option(
         "--summary-json", metavar="PATH", help="also write the scan_summary record here, for CI"
     ),
 )
-
-
-def output_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The config keys that the OUTPUT flags override (None: not given)."""
-    return {"log.format": args.log_format, "log.level": "error" if args.quiet else args.log_level}
 
 
 class _Parser(argparse.ArgumentParser):

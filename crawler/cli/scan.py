@@ -19,7 +19,7 @@ from rich.console import Console
 
 from crawler.aws.credentials import Session, new_session, read_credentials
 from crawler.changes import ChangeSink, previous_scan
-from crawler.cli.parser import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, output_settings
+from crawler.cli.parser import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, config_flags
 from crawler.compliance import Checker, CheckingSink
 from crawler.compliance.command import after_scan
 from crawler.config import Config, load_config, plaintext_secrets
@@ -62,15 +62,17 @@ def scan_command(config: Config, args: argparse.Namespace) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     from crawler.demo import DEMO_REGIONS, demo_session, start_emulator
 
+    values, flags = config_flags(args)
     with start_emulator() as endpoint:
         config = load_config(
             None,
+            flags=flags,
             regions=DEMO_REGIONS,
             endpoint_url=endpoint,
-            sink=args.sink or "sqlite:demo-inventory.db",
-            # The emulator answers ECR operations it lacks with 500s: no point waiting on them.
             **{
-                **output_settings(args),
+                **values,
+                "sink": values["sink"] or "sqlite:demo-inventory.db",
+                # The emulator answers ECR operations it lacks with 500s: no point waiting.
                 "retry.max_attempts": 3,
                 "collect.referrers": True,
                 "collect.scan_findings": "full",
