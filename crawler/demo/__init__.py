@@ -1,9 +1,11 @@
 """`ecr-crawler demo`: a moto ECR emulator on loopback, seeded with a realistic sample registry
 (Docker v2 and OCI manifests, a multi-arch index with its children, untagged images, several
-tags per image), and a session that reaches it. The tests seed their emulator the same way.
+tags per image), scanning as today's ECR does in each region (Clair-based basic, AWS-native
+basic, enhanced), and a session that reaches it. The tests seed their emulator the same way,
+minus the scanning modes: their proxy models those (tests/scanning.py).
 
-`data` is the sample registry, `seed` pushes it through boto3, `server` runs the emulator and
-`moto_patches` fills what moto lacks."""
+`data` is the sample registry, `seed` pushes it through boto3, `server` runs the emulator,
+`moto_patches` fills what moto lacks and `scanner` says what the scanners report."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from crawler.demo.data import (
     DEMO_ACCESS_KEY,
     DEMO_REGIONS,
+    DEMO_SCANNING,
     DEMO_SECRET_KEY,
     docker_manifest,
     encode,
@@ -33,6 +36,7 @@ __all__ = [
     "COSIGN_SIGNATURE",
     "DEMO_ACCESS_KEY",
     "DEMO_REGIONS",
+    "DEMO_SCANNING",
     "DEMO_SECRET_KEY",
     "demo_session",
     "docker_manifest",
@@ -49,9 +53,10 @@ __all__ = [
 
 @contextmanager
 def start_emulator() -> Iterator[str]:
-    """The emulator, seeded with the sample registry in every demo region: its URL."""
+    """The emulator, seeded with the sample registry in every demo region, each region in its
+    scanning mode: its URL."""
     with run_emulator() as endpoint:
-        seed(endpoint, DEMO_REGIONS.split(","))
+        seed(endpoint, DEMO_REGIONS.split(","), DEMO_SCANNING)
         yield endpoint
 
 

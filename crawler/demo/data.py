@@ -145,3 +145,65 @@ SCANNING_RULES = [
         "repositoryFilters": [{"filter": "web/*", "filterType": "WILDCARD"}],
     }
 ]
+
+
+def frontend(region: str, name: str) -> dict[str, Any]:
+    """A web/frontend image: `name` is its index (0-4) or "dangling"."""
+    return docker_manifest(f"{region}/frontend/{name}")
+
+
+def trainer(region: str, i: int) -> dict[str, Any]:
+    return docker_manifest(f"{region}/trainer/{i}", layers=6)
+
+
+# The demo's scanning, one mode per region (crawler/demo/scanner.py says what each one means):
+# the legacy Clair-based basic scanning, the AWS-native basic scanning that replaces it, and
+# enhanced scanning by Amazon Inspector.
+DEMO_SCANNING = {"eu-west-1": "CLAIR", "us-east-1": "AWS_NATIVE", "ap-southeast-2": "ENHANCED"}
+# The enhanced registry's rule, the console's default: "all of your repositories are
+# continuously scanned" (User Guide, enhanced scanning).
+ENHANCED_RULES = [
+    {
+        "scanFrequency": "CONTINUOUS_SCAN",
+        "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}],
+    }
+]
+# Images whose scan gave no findings, by digest, so the compliance report has something to show:
+# a basic scan that failed, and an image Inspector stopped rescanning (its re-scan duration ran
+# out). Outside the AWS-native and enhanced regions they are scanned like any other.
+SCAN_OUTCOMES = {
+    encode(trainer("us-east-1", 0))[1]: "FAILED",
+    encode(frontend("ap-southeast-2", "dangling"))[1]: "SCAN_ELIGIBILITY_EXPIRED",
+}
+# The vulnerabilities the AWS-native and enhanced scanners find, a few per image chosen by its
+# digest (moto's Clair keeps its own CVE-9999-9999). Made-up identifiers: sample data only.
+VULNERABILITIES = [
+    {
+        "id": "CVE-9999-1001",
+        "severity": "CRITICAL",
+        "score": 9.8,
+        "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "package": ("openssl", "3.0.2", "3.0.15"),
+    },
+    {
+        "id": "CVE-9999-1002",
+        "severity": "HIGH",
+        "score": 7.5,
+        "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        "package": ("zlib", "1.2.11", "1.2.13"),
+    },
+    {
+        "id": "CVE-9999-1003",
+        "severity": "MEDIUM",
+        "score": 5.3,
+        "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N",
+        "package": ("glibc", "2.35", "2.39"),
+    },
+    {
+        "id": "CVE-9999-1004",
+        "severity": "LOW",
+        "score": 3.3,
+        "vector": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:N/A:L",
+        "package": ("busybox", "1.36.0", "1.36.1"),
+    },
+]

@@ -1,26 +1,33 @@
 """Seeding the sample registry into an ECR (the emulator) through boto3: repositories, images
-pushed by digest and tag, scans, a signature, policies, tags and registry settings."""
+pushed by digest and tag, scans, a signature, policies, tags and registry settings; and, for the
+demo, each region's scanning mode, set with the calls that set it on AWS."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from crawler.demo.data import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
+    ENHANCED_RULES,
     LIFECYCLE_POLICY,
     REPOSITORY_POLICY,
     SCANNING_RULES,
     attestation,
     child,
-    docker_manifest,
     encode,
+    frontend,
     index,
     oci_manifest,
     orders_annotations,
     signature,
+    trainer,
 )
+
+# Regions without ml/trainer and tools/ci-runner: regions differ a little, as real ones do.
+SMALL_REGIONS = frozenset({"eu-west-1"})
 
 
 def put(ecr: Any, repository: str, manifest: dict[str, Any], *tags: str) -> str:
@@ -67,8 +74,8 @@ def seed_region(ecr: Any, region: str) -> None:
     )
     for i in range(5):
         tags = [f"v1.{i}.0"] + (["latest"] if i == 4 else [])
-        put(ecr, "web/frontend", docker_manifest(f"{region}/frontend/{i}"), *tags)
-    put(ecr, "web/frontend", docker_manifest(f"{region}/frontend/dangling"))
+        put(ecr, "web/frontend", frontend(region, str(i)), *tags)
+    put(ecr, "web/frontend", frontend(region, "dangling"))
 
     ecr.create_repository(
         repositoryName="api/orders",
@@ -86,11 +93,11 @@ def seed_region(ecr: Any, region: str) -> None:
     multi_arch(ecr, "base/python", f"{region}/python/3.12", "3.12", "3.12-slim")
     multi_arch(ecr, "base/python", f"{region}/python/3.13", "3.13", "latest")
 
-    if region != "eu-west-1":
+    if region not in SMALL_REGIONS:
         ecr.create_repository(repositoryName="tools/ci-runner")  # an empty repository
         ecr.create_repository(repositoryName="ml/trainer")
         for i in range(4):
-            put(ecr, "ml/trainer", docker_manifest(f"{region}/trainer/{i}", layers=6))
+            put(ecr, "ml/trainer", trainer(region, i))
     _settings(ecr, region)
 
 
@@ -116,8 +123,24 @@ def _settings(ecr: Any, region: str) -> None:
     ecr.put_registry_scanning_configuration(scanType="BASIC", rules=SCANNING_RULES)
 
 
-def seed(endpoint_url: str, regions: list[str]) -> None:
-    """Create the sample registry in `regions` of the emulator at `endpoint_url`."""
+def configure_scanning(ecr: Any, region: str, mode: str) -> None:
+    """The region's scanning mode (crawler/demo/scanner.py); CLAIR is where an account starts.
+    Enhanced registries are on the AWS-native basic version too."""
+    if mode == "CLAIR":
+        return
+    ecr.put_account_setting(name="BASIC_SCAN_TYPE_VERSION", value="AWS_NATIVE")
+    if mode == "ENHANCED":
+        ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=ENHANCED_RULES)
+    elif region not in SMALL_REGIONS:
+        # A basic scan of one more image, one the AWS-native scanner fails on (SCAN_OUTCOMES).
+        digest = encode(trainer(region, 0))[1]
+        ecr.start_image_scan(repositoryName="ml/trainer", imageId={"imageDigest": digest})
+
+
+def seed(endpoint_url: str, regions: list[str], scanning: Mapping[str, str] | None = None) -> None:
+    """Create the sample registry in `regions` of the emulator at `endpoint_url`, each region
+    scanning in its mode in `scanning` (region -> CLAIR, AWS_NATIVE or ENHANCED; moto's Clair
+    where not given)."""
     import boto3  # the demo extra; the crawler itself never uses boto3
 
     for region in regions:
@@ -129,3 +152,4 @@ def seed(endpoint_url: str, regions: list[str]) -> None:
             aws_secret_access_key=DEMO_SECRET_KEY,
         )
         seed_region(ecr, region)
+        configure_scanning(ecr, region, (scanning or {}).get(region, "CLAIR"))
