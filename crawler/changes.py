@@ -16,6 +16,7 @@ import msgspec
 
 from crawler.errors import ConfigError
 from crawler.records import Change, Image, Repository, ScanRecord, ScanSummary
+from crawler.secrets import redact_uri
 from crawler.sinks.saved import open_saved
 
 RepoKey = tuple[str, str, str]  # account, region, repository
@@ -55,23 +56,37 @@ class State:
 
 def read_state(path: str | Path) -> State:
     """A saved scan: JSON lines (.jsonl, .jsonl.gz) or a SQLite sink's database."""
-    state = State()
-    for record in open_saved(str(path)).records:
-        state.add(record)
+    state = _read(str(path))
     if not state.finished:
         raise ConfigError(f"{path}: not a finished scan (no scan_summary, or interrupted)")
     return state
 
 
 def previous_scan(sink: str) -> State | None:
-    """The last finished scan in the sink `--emit-changes` compares with; None the first time."""
+    """The last finished scan in the sink `--emit-changes` compares with: the file of a
+    jsonl:PATH sink, the database of a sqlite:PATH sink; None when there is none yet."""
     scheme, _, path = sink.partition(":")
-    if scheme != "jsonl" or path in ("", "-"):
-        raise ConfigError(
-            f"--emit-changes compares with the previous scan in the sink, so it needs a "
-            f"jsonl:PATH sink, not '{sink}' (or compare two outputs with ecr-crawler diff)"
-        )
-    return read_state(path) if Path(path).exists() else None
+    if scheme == "jsonl" and path not in ("", "-"):
+        return read_state(path) if Path(path).exists() else None
+    if scheme == "sqlite" and path:
+        if not Path(path).exists():
+            return None
+        state = _read(sink)
+        # The database's last scan was interrupted: its rows are part this scan, part the one
+        # before, which is no state to compare with (the next scan will have one).
+        return state if state.finished else None
+    raise ConfigError(
+        f"--emit-changes compares with the previous scan in the sink, so it needs a "
+        f"jsonl:PATH or sqlite:PATH sink, not '{redact_uri(sink)}' (or compare two outputs with "
+        "ecr-crawler diff)"
+    )
+
+
+def _read(location: str) -> State:
+    state = State()
+    for record in open_saved(location).records:
+        state.add(record)
+    return state
 
 
 def diff(old: State, new: State) -> Iterator[Change]:

@@ -2,7 +2,8 @@
 secret inside a URI, a header or a logged AWS response, and `redact(text)` that removes them.
 
 The config loader (error messages, plain-text warnings), the log redactor and the sinks (URIs
-shown to a person) all ask this module, so a new kind of secret is added once."""
+shown to a person, `redact_uri`) all ask this module, so a new kind of secret is added once. A
+secret is always replaced by REDACTED, wherever it is shown."""
 
 from __future__ import annotations
 
@@ -26,8 +27,16 @@ LOGGED_SECRET = (
     r"['\"]?\s*[>:=,]\s*[b'\"]*)[^<'\"\s,}]+"
 )
 
+# A whole string meant as a URI (a sink's) may also have lost its scheme (user:PASSWORD@host):
+# then what lies between the user's colon and the host's @ (the last one before the path) is a
+# password too. Only for a whole URI: in free text, repo:tag@sha256:... names an image.
+WHOLE_URI_PASSWORD = (
+    r"^(?P<user>(?:[a-z][a-z0-9+.-]*:/+)?[^/@:\s]*:)(?!\*\*\*@)[^/\s]+?(?=@[^@/\s]*(?:[/?#]|$))"
+)
+
 _IN_TEXT = re.compile(f"{LOGGED_SECRET}|{URI_PASSWORD}|{QUERY_PASSWORD}", re.IGNORECASE)
 _IN_URI = re.compile(f"{URI_PASSWORD}|{QUERY_PASSWORD}", re.IGNORECASE)
+_WHOLE_URI = re.compile(WHOLE_URI_PASSWORD, re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:
@@ -44,3 +53,9 @@ def redact(text: str) -> str:
     """`text` with every secret of a known shape replaced by REDACTED; what names the secret
     (the header, the URI's scheme and user, the query parameter) is kept."""
     return _IN_TEXT.sub(lambda m: (m["key"] or m["user"] or m["query"]) + REDACTED, text)
+
+
+def redact_uri(uri: str) -> str:
+    """A URI (or what was meant as one: a mistyped sink) for a person: `redact`, and also a
+    password whose scheme was left out (`user:PASSWORD@host/db`)."""
+    return redact(_WHOLE_URI.sub(lambda m: m["user"] + REDACTED, uri, count=1))

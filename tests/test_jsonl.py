@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import anyio
 import msgspec
 import pytest
 from pg import summary
 
-from crawler.errors import ConfigError
+from crawler.errors import ConfigError, SinkError
 from crawler.records import Error
 from crawler.sinks import open_sink
 from crawler.sinks.jsonl import JsonlSink, interrupted_path
@@ -65,5 +68,22 @@ def test_sink_uris() -> None:
 
 def test_unwritable_path_is_a_config_error(tmp_path: Path) -> None:
     """A sink path in a missing directory fails before the scan starts."""
-    with pytest.raises(ConfigError, match="cannot create file"):
+    with pytest.raises(ConfigError, match="no such directory"):
         JsonlSink(tmp_path / "missing" / "out.jsonl")
+
+
+def test_a_closed_stdout_is_a_broken_pipe_not_a_sink_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records to a pipe whose reader is gone (`| head`) raise BrokenPipeError as it is, which
+    the CLI takes as a normal end; a stdout that fails otherwise is a SinkError."""
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "wb", buffering=0) as closed:
+        monkeypatch.setattr(sys, "stdout", SimpleNamespace(buffer=closed))
+        with pytest.raises(BrokenPipeError):
+            anyio.run(JsonlSink(None).write, [ERROR])
+    with open(os.devnull, "rb") as unwritable:
+        monkeypatch.setattr(sys, "stdout", SimpleNamespace(buffer=unwritable))
+        with pytest.raises(SinkError, match="cannot write to stdout"):
+            anyio.run(JsonlSink(None).write, [ERROR])

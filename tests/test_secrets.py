@@ -17,7 +17,7 @@ from awsproxy import AwsProxy, Rule
 from conftest import SECRET_KEY, cli
 
 from crawler.config import load_config, plaintext_secrets
-from crawler.secrets import REDACTED, holds_password, is_secret_key, redact
+from crawler.secrets import REDACTED, holds_password, is_secret_key, redact, redact_uri
 
 TOKEN = "session-TOKEN-MARKER-7d1c5e0b93a4"
 ROLE_SECRET = "assumed-SECRET-MARKER-42c8aa10e6f7"
@@ -115,7 +115,9 @@ def test_no_authorization_token_in_check_output(
     """`permissions` calls GetAuthorizationToken; the token (and the password in it) never appears,
     in the table, the JSON report or the debug logs."""
 
-    def plant(region: str, request: dict[str, object], reply: dict[str, list[dict]]) -> None:
+    def plant(
+        region: str, request: dict[str, object], reply: dict[str, list[dict[str, object]]]
+    ) -> None:
         for data in reply["authorizationData"]:
             data["authorizationToken"] = ECR_TOKEN
 
@@ -164,20 +166,23 @@ def test_plaintext_secrets_in_a_config_file_are_found(
 
 
 def test_cli_warns_about_a_plaintext_secret_in_the_config_file(
-    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A config file with a password in the sink URI gets a warning naming the key, not the
-    password."""
+    password (a sink that opens: one that fails ends the run first)."""
+    pytest.importorskip("asyncpg")
+    import pg
+
+    server = pg.shared_cluster(request.config)
     config = tmp_path / "config.yaml"
-    config.write_text(
-        f"sink: postgresql://crawler:{DB_PASSWORD}@127.0.0.1:1/inventory\n"
-        "sink_options:\n  retry_seconds: 0.5\n"
-    )
+    config.write_text(f"sink: {server.dsn(server.database())}\n")
+    assert pg.PG_PASSWORD in config.read_text()
     result = cli("scan", "-c", str(config), "--regions", "us-east-1", env=aws_env)
+    assert result.code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "plain text" in line]
     assert len(warnings) == 1, result.stderr
     assert "sink" in warnings[0]
-    assert leaks(result.stdout, result.stderr) == []
+    assert pg.PG_PASSWORD not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name", ["inventory.jsonl", "inventory.jsonl.gz"])
@@ -245,6 +250,35 @@ def test_redact_leaves_text_without_a_secret(text: str) -> None:
     """URIs without a password, ARNs with an e-mail session name and masked URIs are unchanged."""
     assert redact(text) == text
     assert not holds_password(text)
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (f"postgresql://crawler:{DB_PASSWORD}@db:5432/inventory", "postgresql://crawler:@db"),
+        (f"crawler:{DB_PASSWORD}@db/inventory", "crawler:@db/inventory"),  # scheme left out
+        (f"postgres:/crawler:{DB_PASSWORD}@db/inventory", "postgres:/crawler:@db/inventory"),
+        (f"postgresql://crawler:p@{DB_PASSWORD}@db/inventory", "postgresql://crawler:@db"),
+        (f"postgresql://db/inventory?password={DB_PASSWORD}", "postgresql://db/inventory"),
+    ],
+)
+def test_redact_uri_removes_a_password_whatever_the_uri_looks_like(uri: str, shown: str) -> None:
+    """A whole URI shown to a person (a sink's) loses its password even when mistyped, without
+    a scheme or with an @ inside; the user and host stay readable."""
+    redacted = redact_uri(uri)
+    assert DB_PASSWORD not in redacted
+    assert redacted.replace(REDACTED, "").startswith(shown.split("@")[0])
+    assert shown.split("@")[-1] in redacted
+
+
+def test_an_image_reference_in_free_text_is_no_password() -> None:
+    """In a log line, repo:tag@sha256:... names an image: only a whole URI loses what sits
+    between a colon and an @."""
+    text = "pulled 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1@sha256:abc"
+    assert redact(text) == text
+    assert redact_uri("postgresql://crawler@db:5432/inventory") == (
+        "postgresql://crawler@db:5432/inventory"
+    )
 
 
 def test_secret_key_names() -> None:

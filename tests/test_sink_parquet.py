@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pg
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -17,7 +18,7 @@ from conftest import REGIONS, make_config, truth
 from pg import doc_blocks, lean_config, scan_into
 
 from crawler.config import SinkOptions
-from crawler.records import Image, RegionCounts, ScanSummary
+from crawler.records import Error, Image, RegionCounts, ScanRecord, ScanSummary
 from crawler.sinks import open_sink
 from crawler.sinks.parquet import ParquetSink
 
@@ -125,6 +126,30 @@ def test_values_of_no_fixed_type_are_json_text(tmp_path: Path, proxy: AwsProxy) 
     assert repositories.schema.field("lifecycle_policy").type == pa.string()
     policies = [p for p in repositories.column("lifecycle_policy").to_pylist() if p]
     assert all(isinstance(json.loads(p), dict) for p in policies)
+
+
+def test_error_records_are_written_with_their_record_hash(tmp_path: Path) -> None:
+    """A scan's `error` records (a table keyed by a content hash) land in the errors dataset,
+    with the same record_hash for the same content."""
+    error = Error(
+        scan_id="s1",
+        account_id="012345678901",
+        region="us-east-1",
+        operation="DescribeImages",
+        error_code="AccessDenied",
+        message="no",
+    )
+    sink = ParquetSink(tmp_path)
+    batch: list[ScanRecord] = [
+        error,
+        msgspec.structs.replace(error, message="other"),
+        summary("s1"),
+    ]
+    anyio.run(sink.write, batch)
+    anyio.run(sink.aclose)
+    errors = read(tmp_path, "errors", partitioning=PARTITIONING).to_pylist()
+    assert sorted(e["message"] for e in errors) == ["no", "other"]
+    assert len({e["record_hash"] for e in errors}) == 2
 
 
 def image(scan_id: str, n: int, region: str = "us-east-1") -> Image:

@@ -1,5 +1,6 @@
 """The PostgreSQL sink against a real server: crashes and dropped connections mid-scan, a server
-that does not come back, credentials, schema and migration, concurrent upserts."""
+that does not come back, credentials, schema and migration, concurrent upserts; and without one:
+a server that is not there fails at once, before the scan, naming where it was looked for."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from conftest import REGIONS, cli, truth
 from pg import PgStore, doc_blocks, lean_config, scan_into
 from test_sink_sql import as_truth
 
+from crawler.demo import free_port
 from crawler.errors import SinkError
 from crawler.records import Image
-from crawler.sinks import open_sink, redact
+from crawler.secrets import REDACTED, redact_uri
+from crawler.sinks import describe, open_sink
 from crawler.sinks.postgres import PostgresSink
 
 
@@ -65,13 +68,81 @@ def write(sink: PostgresSink, records: list[Image]) -> None:
     anyio.run(run)
 
 
-def test_password_is_redacted_from_the_uri() -> None:
-    """Messages show the URI with the password replaced, wherever it was."""
-    assert redact("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
-    assert redact("postgresql://u@h/db?password=pw&sslmode=require") == (
-        "postgresql://u@h/db?password=***&sslmode=require"
+@pytest.mark.parametrize(
+    ("uri", "env", "shown"),
+    [
+        ("postgresql://u:pw@h:5432/db", {}, f"postgresql://u:{REDACTED}@h:5432/db"),
+        (
+            "postgresql://u@h/db?password=pw&sslmode=require",
+            {},
+            f"postgresql://u@h:5432/db?password={REDACTED}&sslmode=require",
+        ),
+        ("postgresql://", {}, "postgresql://localhost:5432"),
+        (
+            "postgres:///inventory",
+            {"PGHOST": "db", "PGPORT": "6000"},
+            "postgres://db:6000/inventory",
+        ),
+        (
+            "postgresql:///inventory?port=6001",
+            {},
+            "postgresql://localhost:6001/inventory?port=6001",
+        ),
+        ("postgresql://[::1]/db", {}, "postgresql://[::1]:5432/db"),
+        ("postgresql:///db?host=/run/postgresql", {}, "postgresql:///db?host=/run/postgresql"),
+    ],
+)
+def test_a_database_uri_is_shown_with_where_it_connects_and_no_password(
+    uri: str, env: dict[str, str], shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL sink is described with its password redacted, wherever it was, and with the
+    host and port libpq would use where the URI leaves them out (the URI's parameters, then
+    PGHOST and PGPORT, then localhost:5432)."""
+    monkeypatch.delenv("PGHOST", raising=False)
+    monkeypatch.delenv("PGPORT", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert describe(uri) == shown
+
+
+def closed_port_uri() -> str:
+    """A URI with a password, to a port on 127.0.0.1 where nothing listens."""
+    return f"postgresql://crawler:{pg.PG_PASSWORD}@127.0.0.1:{free_port()}/inventory"
+
+
+def test_no_server_fails_when_the_sink_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused first connection is a SinkError from open_sink, at once and without retries,
+    naming the host and port and asking whether the server runs; with no host in the URI,
+    the one libpq would use (PGHOST, PGPORT)."""
+    uri = closed_port_uri()
+    with structlog.testing.capture_logs() as logs, pytest.raises(SinkError) as failed:
+        open_sink(uri)
+    port = uri.rsplit(":", 1)[1].split("/")[0]
+    assert str(failed.value) == (
+        f"PostgreSQL at {redact_uri(uri)}: connection refused; is the server running? "
+        f"(host 127.0.0.1, port {port})"
     )
-    assert redact("postgresql://h/db") == "postgresql://h/db"
+    assert logs == []  # no "retrying" warning: nothing was ever retried
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", port)
+    with pytest.raises(SinkError, match=rf"^PostgreSQL at postgresql://127\.0\.0\.1:{port}: "):
+        open_sink("postgresql://")
+
+
+def test_no_server_stops_the_cli_before_any_aws_call(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """`ecr-crawler scan` into a PostgreSQL sink where nothing listens exits 1 before calling
+    AWS at all, with one line naming the host and port; the password is nowhere."""
+    uri = closed_port_uri()
+    port = uri.rsplit(":", 1)[1].split("/")[0]
+    result = cli("scan", "--regions", "eu-west-1", "--sink", uri, env=aws_env)
+    assert result.code == 1, result.stderr
+    assert sum(proxy.calls.values()) == 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"ecr-crawler: error: PostgreSQL at {redact_uri(uri)}: ")
+    assert line.endswith(f"is the server running? (host 127.0.0.1, port {port})")
+    assert pg.PG_PASSWORD not in result.stderr + result.stdout
 
 
 def test_server_crash_mid_scan_is_retried_to_the_exact_inventory(
@@ -138,7 +209,7 @@ def test_server_that_stays_down_stops_the_scan_and_a_rerun_converges(
         server.start()
     [error] = failed.value.subgroup(SinkError).exceptions  # type: ignore[union-attr]
     message = str(error)
-    assert message.startswith(f"PostgreSQL at {redact(store.uri)}: ")
+    assert message.startswith(f"PostgreSQL at {redact_uri(store.uri)}: ")
     assert "gave up after" in message
     assert "rerun the scan" in message
     assert pg.PG_PASSWORD not in message
@@ -152,27 +223,6 @@ def test_server_that_stays_down_stops_the_scan_and_a_rerun_converges(
     assert as_truth(store, rows="all") == truth(proxy.upstream, REGIONS)
     assert {r["last_seen_scan_id"] for r in store.rows("images")} == {rerun.scan_id}
     assert [r["scan_id"] for r in store.rows("scans")] == [rerun.scan_id]
-
-
-def test_unreachable_server_is_exit_1_with_a_clear_message(
-    store: PgStore, server: pg.Cluster, aws_env: dict[str, str], tmp_path: Path
-) -> None:
-    """`ecr-crawler scan` against a server that is down exits 1 with one line naming the
-    redacted URI; the password is nowhere in the output."""
-    config = tmp_path / "config.yaml"
-    config.write_text("sink_options:\n  retry_seconds: 0.3\n")
-    server.executor.stop()
-    try:
-        result = cli(
-            "scan", "-c", str(config), "--regions", "eu-west-1", "--sink", store.uri, env=aws_env
-        )
-    finally:
-        server.start()
-    assert result.code == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"ecr-crawler: error: PostgreSQL at {redact(store.uri)}: ")
-    assert "gave up after" in last
-    assert pg.PG_PASSWORD not in result.stderr + result.stdout
 
 
 def test_credentials_from_environment_and_password_file(

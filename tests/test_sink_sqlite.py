@@ -107,8 +107,10 @@ def test_prune_flag_deletes_what_a_complete_scan_no_longer_sees(
 
 def test_unopenable_database_is_a_config_error(tmp_path: Path) -> None:
     """A database in a missing directory fails before the scan starts."""
-    with pytest.raises(ConfigError, match="cannot open database"):
+    with pytest.raises(ConfigError, match="no such directory"):
         open_sink(f"sqlite:{tmp_path / 'missing' / 'x.db'}")
+    with pytest.raises(ConfigError, match="cannot open database"):
+        open_sink(f"sqlite:{tmp_path}")  # a directory, not a database
     with pytest.raises(ConfigError, match=r"did you mean 'sqlite:x\.db'"):
         open_sink("x.db")
 

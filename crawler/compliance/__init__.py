@@ -7,7 +7,8 @@
       -> table / JSON / SARIF 2.1.0 / HTML (formats, html)
 
 `ecr-crawler scan --checks` wraps the sink in a `CheckingSink`, which writes the findings just
-before the summary; `ecr-crawler checks INPUT` reads a saved scan (`open_saved`). Each check
+before the summary, and reports them with `after_scan`; `ecr-crawler checks INPUT` is
+`check_saved`, over a saved scan read by `crawler.sinks.saved.open_saved`. Each check
 registers itself with its rule (`crawler.compliance.checks`); `RULES` lists them, and so does
 docs/compliance.md.
 """
@@ -19,11 +20,12 @@ from datetime import date, datetime
 
 from crawler.compliance.checker import EXIT_FINDINGS, Checker, Outcome, Report
 from crawler.compliance.checks import RULES
-from crawler.compliance.reader import Saved, open_saved
+from crawler.compliance.command import after_scan, check_saved, list_checks
 from crawler.compliance.rules import SEVERITIES, Rule
 from crawler.compliance.sink import CheckingSink
 from crawler.config import Compliance
 from crawler.records import ScanRecord
+from crawler.sinks.saved import Saved, open_saved
 
 __all__ = [
     "EXIT_FINDINGS",
@@ -35,6 +37,9 @@ __all__ = [
     "Report",
     "Rule",
     "Saved",
+    "after_scan",
+    "check_saved",
+    "list_checks",
     "open_saved",
     "run_checks",
 ]

@@ -15,9 +15,9 @@ from crawler.compliance.checker import Checker, Report, select
 from crawler.compliance.checks import RULES
 from crawler.compliance.formats import print_table, severity_line, to_json, to_sarif
 from crawler.compliance.html import to_html
-from crawler.compliance.reader import open_saved
 from crawler.config import Compliance
 from crawler.errors import ConfigError
+from crawler.sinks.saved import open_saved
 
 Format = Literal["table", "json", "sarif", "html"]
 log = structlog.get_logger(__name__)

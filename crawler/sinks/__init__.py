@@ -2,6 +2,8 @@
 
 A sink that sees the `scan_summary` record knows the scan finished; closing without it means
 the scan was interrupted or failed, and the sink keeps what it has under a name that says so.
+Once closed, a file sink's `kept` is the path that holds the records (None when nothing was
+written: a scan that failed before its first record leaves no file).
 
 Sinks are chosen by URI: "-" and "jsonl:PATH" (JSON lines), "sqlite:PATH",
 "postgresql://USER@HOST:PORT/DB", "parquet:DIR", or any scheme that an installed distribution
@@ -10,15 +12,14 @@ registers in the entry point group "ecr_crawler.sinks" (docs/sinks.md).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crawler.config import SinkOptions
 from crawler.errors import ConfigError, CrawlerError
 from crawler.records import ScanRecord
+from crawler.secrets import redact_uri
 
 ENTRY_POINT_GROUP = "ecr_crawler.sinks"
 BUILT_IN = ("jsonl", "sqlite", "postgresql", "postgres", "parquet")
@@ -61,30 +62,23 @@ def open_sink(uri: str, options: SinkOptions | None = None) -> Sink:
     if plugin is not None:
         return _load(plugin, uri)
     # A mistyped database URI may carry a password: never repeat it.
-    shown = re.sub(r":[^:@/]+@", ":***@", uri)
+    shown = redact_uri(uri)
     raise ConfigError(f"sink '{shown}': not a sink URI; {_usage(shown)}")
 
 
 def describe(uri: str) -> str:
-    """Where a sink writes, for a person: a file sink's path, or the URI without password."""
+    """Where a sink writes, for a person: a file sink's path, a database's URI without its
+    password and with the host and port it connects to, or a plugin's URI without password."""
     scheme, _, rest = uri.partition(":")
     if uri == "-" or (scheme == "jsonl" and rest == "-"):
         return "stdout"
-    return rest if scheme in ("jsonl", "sqlite", "parquet") and rest else redact(uri)
+    if scheme in ("jsonl", "sqlite", "parquet") and rest:
+        return rest
+    if scheme in ("postgresql", "postgres") and rest.startswith("//"):
+        from crawler.sinks.postgres_uri import describe_postgres
 
-
-def redact(uri: str) -> str:
-    """The URI without its password (in the user part or a `password=` parameter)."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        if ":" in user:
-            netloc = f"{user.partition(':')[0]}:***@{host}"
-    query = urlencode(
-        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*"
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+        return describe_postgres(uri)
+    return redact_uri(uri)
 
 
 def plugins() -> dict[str, EntryPoint]:

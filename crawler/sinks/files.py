@@ -1,9 +1,13 @@
-"""Files the sinks create are owner-only (0600): with collect.policies or collect.registry a scan
-holds the account's IAM policies."""
+"""Files the sinks create: owner-only (0600), since with collect.policies or collect.registry a
+scan holds the account's IAM policies; and only inside a directory that exists."""
 
 from __future__ import annotations
 
 import os
+import shlex
+from pathlib import Path
+
+from crawler.errors import ConfigError
 
 
 def create_private(path: str | os.PathLike[str], *, truncate: bool = True) -> int:
@@ -19,3 +23,17 @@ def create_private(path: str | os.PathLike[str], *, truncate: bool = True) -> in
             os.close(fd)
             raise
     return fd
+
+
+def need_directory(path: Path, sink: str) -> None:
+    """A sink creates its own file or directory, never the directories above it: a missing one
+    is more often a typo or a volume not mounted than a wish, and it fails before the scan."""
+    parent = path.parent
+    if parent.is_dir():
+        return
+    if parent.exists():
+        raise ConfigError(f"sink '{sink}': {parent} is not a directory")
+    raise ConfigError(
+        f"sink '{sink}': no such directory: {parent} (create it first: "
+        f"mkdir -p {shlex.quote(str(parent))})"
+    )

@@ -21,6 +21,7 @@ row groups of up to `ROW_GROUP_ROWS`, in a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ import pyarrow.parquet as pq
 from crawler.errors import ConfigError, SinkError
 from crawler.records import Record, ScanRecord, ScanSummary
 from crawler.sinks.deletion import Tally
-from crawler.sinks.files import create_private
+from crawler.sinks.files import create_private, need_directory
 from crawler.sinks.tables import Kind, Table, group, json_text, kind_of, known_tables, table_for
 
 ROW_GROUP_ROWS = 50_000
@@ -95,8 +96,10 @@ class _Layout:
         names = {c.name for c in table.columns}
         self.partition_by = [p for p in PARTITION_BY if p in names]
         fields = []
-        self.columns: list[tuple[str, Callable[[Any], Any] | None]] = []
-        for column in table.columns:
+        # Each column's name, its place in `Table.values` (which adds record_hash), and how its
+        # values convert.
+        self.columns: list[tuple[str, int, Callable[[Any], Any] | None]] = []
+        for place, column in enumerate(table.columns):
             if column.name in self.partition_by:
                 continue
             arrow = arrow_type(column.type)
@@ -104,16 +107,17 @@ class _Layout:
             if arrow is None:
                 arrow, convert = pa.string(), json_text
             fields.append(pa.field(column.name, arrow, nullable=True))
-            self.columns.append((column.name, convert))
+            self.columns.append((column.name, place, convert))
         self.schema = pa.schema(fields)
 
     def partition(self, record: Record) -> str:
         return "/".join(f"{n}={_segment(getattr(record, n))}" for n in self.partition_by)
 
     def to_arrow(self, records: Sequence[Record]) -> pa.Table:
+        rows = list(map(self.table.values, records))
         data: dict[str, list[Any]] = {}
-        for name, convert in self.columns:
-            values = [getattr(r, name) for r in records]
+        for name, place, convert in self.columns:
+            values = [row[place] for row in rows]
             data[name] = values if convert is None else [convert(v) for v in values]
         return pa.Table.from_pydict(data, schema=self.schema)
 
@@ -134,9 +138,13 @@ class _Part:
 class ParquetSink:
     def __init__(self, directory: str | os.PathLike[str], *, prune: bool = False) -> None:
         self.directory = Path(directory)
+        # Once closed: the directory, if this scan wrote files into it.
+        self.kept: Path | None = None
         self._prune = prune
+        need_directory(self.directory, f"parquet:{directory}")
+        self._created = not self.directory.exists()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"sink 'parquet:{directory}': cannot create directory: {exc.strerror}"
@@ -216,6 +224,12 @@ class ParquetSink:
                     else (f"_interrupted-{self._scan_id}-{n:04d}")
                 )
                 tmp.replace(tmp.with_name(f"{name}.parquet"))
+        if any(part.files for part in self._parts.values()):
+            self.kept = self.directory
+        elif self._created:
+            # The scan failed before its first record (no credentials): no empty directory left.
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
         if finished and self._prune and self._summary is not None:
             self._remove_older(self._summary)
 

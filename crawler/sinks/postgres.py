@@ -4,12 +4,17 @@ The tables of `crawler.sinks.tables` live in one schema (`sink_options.postgres_
 created and migrated (new columns added) on connect, under an advisory lock so that two scans
 starting at once do not race. Timestamps are timestamptz, nested values jsonb.
 
+The first connection is made when the sink is opened, before the scan: a server that is not
+running, a wrong host or port, bad credentials or a missing database stop the run at once
+(SinkError, exit 1), naming the host and port; a bad URI is a ConfigError (exit 2).
+
 Each batch is one transaction: its rows are COPied into temporary staging tables, then upserted
 with one INSERT ... SELECT ... ON CONFLICT per table (`crawler.sinks.sql`), in key order (two
 scans upserting the same rows lock them in the same order, so they never deadlock). A batch that
-fails on a lost connection, a restarting server or a transaction conflict is retried on a new
-connection, with backoff, for `retry_seconds`: batches are idempotent (the same rows upserted
-again), so a batch whose COMMIT was sent but not acknowledged is safe to repeat. When the server
+fails on a lost connection, a restarting server or a transaction conflict (the server was there
+when the sink opened) is retried on a new connection, with backoff, for `retry_seconds`: batches
+are idempotent (the same rows upserted again), so a batch whose COMMIT was sent but not
+acknowledged is safe to repeat. When the server
 does not come back, the scan stops with a SinkError (exit 1); what was committed is true, the
 failed batch is not half there, and rerunning the scan converges to exactly the rows of a clean
 run.
@@ -24,9 +29,12 @@ Credentials come from the URI, the PG* environment variables (PGPASSWORD, PGPASS
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,10 +51,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from crawler.errors import ConfigError, SinkError
+from crawler.errors import ConfigError, CrawlerError, SinkError
 from crawler.records import ScanRecord, ScanSummary
-from crawler.sinks import redact
+from crawler.secrets import REDACTED
 from crawler.sinks.deletion import Tally
+from crawler.sinks.postgres_uri import address, describe_postgres
 from crawler.sinks.sql import Dialect, Statements, quote
 from crawler.sinks.tables import Kind, Table, encode_json, group, known_tables
 
@@ -128,11 +137,14 @@ class PostgresSink:
         prune: bool = False,
         retry_seconds: float = 120.0,
     ) -> None:
-        self.target = redact(dsn)
+        self.target = describe_postgres(dsn)
         if not SCHEMA_NAME.match(schema):
             raise ConfigError(f"postgres schema '{schema}': use lowercase letters, digits and _")
         self._dsn = dsn
-        self._secret = urlsplit(dsn).password
+        try:
+            self._secret = urlsplit(dsn).password
+        except ValueError as exc:  # a malformed host part, such as an unclosed [
+            raise ConfigError(f"sink '{self.target}': {exc}") from None
         self._schema = schema
         self._prune = prune
         self._retry_seconds = retry_seconds
@@ -141,6 +153,39 @@ class PostgresSink:
         self._ready: set[Table] = set()  # tables with a staging table on this connection
         self._writers: dict[Table, _Writer] = {}
         self._since: datetime | None = None
+        self._connect_first()
+
+    def _connect_first(self) -> None:
+        """Connect (and create or migrate the tables) now, before the scan: retrying is for a
+        connection that worked and then broke, not for a server that was never there."""
+
+        async def connect() -> None:
+            await self._connection()
+            await self.aclose()  # this event loop ends here; writes connect again in the scan's
+
+        # In a thread with its own event loop: the caller may be running one already.
+        with ThreadPoolExecutor(1, thread_name_prefix="postgres-connect") as pool:
+            try:
+                pool.submit(anyio.run, connect).result()
+            except Exception as exc:
+                raise self._first_failure(exc) from None
+
+    def _first_failure(self, exc: Exception) -> CrawlerError:
+        where = address(self._dsn)
+        running = f"is the server running? (host {where.host}, port {where.port})"
+        if isinstance(exc, socket.gaierror):
+            reason = f"unknown host {where.host} ({exc.strerror}); is the host name right?"
+        elif isinstance(exc, TimeoutError):
+            reason = f"no answer within {CONNECT_SECONDS:.0f} s; {running}"
+        elif isinstance(exc, OSError):
+            # Several addresses tried (localhost: ::1 and 127.0.0.1) fail as one plain OSError.
+            refused = exc.errno == errno.ECONNREFUSED or f"[Errno {errno.ECONNREFUSED}]" in str(exc)
+            reason = f"{'connection refused' if refused else self._describe(exc)}; {running}"
+        elif isinstance(exc, asyncpg.ClientConfigurationError | ValueError):
+            return ConfigError(f"sink '{self.target}': {self._describe(exc)}")
+        else:
+            reason = self._describe(exc)
+        return SinkError(f"PostgreSQL at {self.target}: {reason}")
 
     async def write(self, batch: Sequence[ScanRecord]) -> None:
         tables, summary = group(batch)
@@ -262,7 +307,7 @@ class PostgresSink:
 
     def _describe(self, exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}".strip()
-        return text.replace(self._secret, "***") if self._secret else text
+        return text.replace(self._secret, REDACTED) if self._secret else text
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -4,8 +4,9 @@ SQLite database written by the sqlite sink. Nothing here calls AWS; `ecr-crawler
 
 A JSON lines file is read twice, streaming: once for its scan summary (ages are measured at the
 scan's start, so the same file always gives the same findings), once for the records. A SQLite
-database holds the current inventory (rows not marked deleted) and the summary of the latest
-scan; rows are turned back into records generically, from the tables the record types define.
+database holds the current inventory (rows not marked deleted), the errors of the scans that
+wrote it and the summary of the latest scan; rows are turned back into records generically,
+from the tables the record types define.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import msgspec
 
 from crawler.errors import ConfigError
 from crawler.records import (
+    Error,
     Image,
     ImageManifest,
     Record,
@@ -161,28 +163,66 @@ def _sqlite_records(
     try:
         for record_type, wanted in SQLITE_READ:
             table = table_for(record_type)
-            if table.name not in tables:
-                continue
-            have = {row[1] for row in db.execute(f"PRAGMA table_info({quote(table.name)})")}
-            columns = [
-                c.name
-                for c in table.stored
-                if c.name in have and (wanted is None or not c.nullable or c.name in wanted)
-            ]
-            if table.inventory:
-                columns.append("last_seen_scan_id")
-            where = " WHERE deleted_at IS NULL" if "deleted_at" in have else ""
-            query = f"SELECT {', '.join(map(quote, columns))} FROM {quote(table.name)}{where}"
-            cursor = db.execute(query)
-            names = _names(cursor)
-            for row in cursor:
-                yield _record(table, names, row)
+            if table.name in tables:
+                yield from _select(db, table, wanted)
         if summary is not None:
+            yield from _sqlite_errors(db, tables, summary)
             yield summary
     except sqlite3.Error as exc:
         raise ConfigError(f"cannot read the database: {exc}") from None
     finally:
         db.close()
+
+
+def _select(
+    db: sqlite3.Connection,
+    table: Table,
+    wanted: frozenset[str] | None,
+    where: str | None = None,
+    parameters: tuple[Any, ...] = (),
+) -> Iterator[Any]:
+    """The records of a table (those not marked deleted, where rows can be) that match `where`:
+    their required fields and the `wanted` others (None: all)."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({quote(table.name)})")}
+    columns = [
+        c.name
+        for c in table.stored
+        if c.name in have
+        and c.name != "record_hash"
+        and (wanted is None or not c.nullable or c.name in wanted)
+    ]
+    if table.inventory:
+        columns.append("last_seen_scan_id")
+    conditions = [c for c in (where, "deleted_at IS NULL" if "deleted_at" in have else None) if c]
+    query = f"SELECT {', '.join(map(quote, columns))} FROM {quote(table.name)}"
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
+    cursor = db.execute(query, parameters)
+    names = _names(cursor)
+    for row in cursor:
+        yield _record(table, names, row)
+
+
+def _sqlite_errors(
+    db: sqlite3.Connection, tables: set[str], summary: ScanSummary
+) -> Iterator[Error]:
+    """The `error` records that go with the inventory, as a live scan streams them (the checks
+    tell "not collected" from "none" by them): for each account-region, those of the latest
+    scan that covered it (two jobs may each write their regions into one database), else the
+    latest scan's."""
+    errors, scans = table_for(Error), table_for(ScanSummary)
+    if errors.name not in tables:
+        return
+    owner: dict[tuple[str, str], str] = {}
+    query = f"SELECT scan_id, accounts FROM {quote(scans.name)} ORDER BY finished_at DESC"
+    for scan_id, accounts in db.execute(query):
+        for account, regions in msgspec.json.decode(accounts or "{}").items():
+            for region in regions:
+                owner.setdefault((account, region), scan_id)
+    for scan_id in sorted({*owner.values(), summary.scan_id}):
+        for error in _select(db, errors, None, "scan_id = ?", (scan_id,)):
+            if owner.get((error.account_id, error.region), summary.scan_id) == scan_id:
+                yield error
 
 
 def _record(table: Table, names: list[str], row: tuple[Any, ...]) -> Any:

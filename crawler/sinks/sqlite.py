@@ -27,7 +27,7 @@ import anyio.to_thread
 from crawler.errors import ConfigError, SinkError
 from crawler.records import Record, ScanRecord
 from crawler.sinks.deletion import Tally
-from crawler.sinks.files import create_private
+from crawler.sinks.files import create_private, need_directory
 from crawler.sinks.sql import Dialect, Statements, quote
 from crawler.sinks.tables import Kind, Table, group, json_text, known_tables
 
@@ -138,10 +138,15 @@ def _create(db: sqlite3.Connection, sql: Statements) -> None:
 class SqliteSink:
     def __init__(self, path: str | os.PathLike[str], *, prune: bool = False) -> None:
         self.path = Path(path)
+        # Once closed: the database, unless this sink created it and never wrote to it.
+        self.kept: Path | None = None
         self._prune = prune
         self._tally = Tally()
         self._since: str | None = None
         self._writers: dict[Table, _Writer] = {}
+        self._written = False
+        need_directory(self.path, f"sqlite:{self.path}")
+        self._created = not self.path.exists()
         try:
             # SQLite gives its -wal and -shm files the database file's mode.
             os.close(create_private(self.path, truncate=False))
@@ -180,6 +185,7 @@ class SqliteSink:
             await anyio.to_thread.run_sync(self._write, batch)
         except sqlite3.Error as exc:
             raise SinkError(f"cannot write to sqlite:{self.path}: {exc}") from None
+        self._written = True
 
     def _write(self, batch: Sequence[Record]) -> None:
         now = iso(datetime.now(UTC))
@@ -205,4 +211,14 @@ class SqliteSink:
         self._transaction(work)
 
     async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self._db.close)
+        await anyio.to_thread.run_sync(self._close)
+
+    def _close(self) -> None:
+        self._db.close()
+        if self._created and not self._written:
+            # The scan failed before its first record (no credentials): an empty database of
+            # our own making is not worth leaving behind.
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        elif self.path.exists():
+            self.kept = self.path
