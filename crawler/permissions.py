@@ -25,7 +25,7 @@ from crawler.errors import (
     RegionDisabledError,
 )
 from crawler.media_types import ACCEPTED_MEDIA_TYPES
-from crawler.policy import REGISTRY_ACTIONS, ecr_actions
+from crawler.policy import ecr_actions
 
 Status = Literal["ok", "denied", "not enabled", "error", "skipped"]
 # botocore's credential provider names, as a person would say them.
@@ -42,9 +42,20 @@ SOURCES = {
     "explicit": "explicit keys",
 }
 LONG_LIVED_SOURCES = {"env", "shared-credentials-file", "config-file", "explicit"}
-IMAGE_ACTIONS = ("ecr:ListImages", "ecr:DescribeImages", "ecr:BatchGetImage")
-# The optional actions that need an image to be tried on.
-ON_AN_IMAGE = ("ecr:ListImageReferrers", "ecr:DescribeImageScanFindings")
+# The actions without which the scan (or its manifests) finds nothing; the others leave a field
+# null with an optional error record.
+REQUIRED = frozenset({"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchGetImage"})
+# The actions tried on an image, and those tried on a repository (its images' too).
+ON_AN_IMAGE = frozenset(
+    {"ecr:BatchGetImage", "ecr:ListImageReferrers", "ecr:DescribeImageScanFindings"}
+)
+ON_A_REPOSITORY = ON_AN_IMAGE | {
+    "ecr:DescribeImages",
+    "ecr:BatchGetRepositoryScanningConfiguration",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:ListTagsForResource",
+}
 
 
 class Probe(msgspec.Struct, frozen=True):
@@ -103,7 +114,7 @@ async def probe_permissions(config: Config, base: Session | None = None) -> Repo
         async with open_region_client(
             scope.session, config, identity.account_id, region, stats
         ) as client:
-            probes += await _region(client, set(ecr_actions(config)))
+            probes += await _region(client, ecr_actions(config))
     missing = sorted({p.action for p in probes if p.status == "denied"})
     return Report(identity.account_id, identity.arn, method, warnings, probes, missing)
 
@@ -144,78 +155,72 @@ class _Prober:
         self.probes.append(Probe(action, self.region, "skipped", required, why))
 
 
-async def _region(client: RegionClient, needed: set[str]) -> list[Probe]:
+async def _region(client: RegionClient, needed: list[str]) -> list[Probe]:
+    """Each action in `needed`, in its order, tried on the first repository and image found."""
     probe = _Prober(client.region)
-    registry = {"registryId": client.account_id}
-    await probe("ecr:GetAuthorizationToken", lambda: client.call("get_authorization_token"))
     listed = await probe(
         "ecr:DescribeRepositories",
-        lambda: client.call("describe_repositories", **registry, maxResults=1),
+        lambda: client.call("describe_repositories", registryId=client.account_id, maxResults=1),
     )
-    repositories = (listed or {}).get("repositories", [])
-    if repositories:
-        await _repository(probe, client, repositories[0], needed)
-    else:
-        for action in IMAGE_ACTIONS:
-            probe.skip(action, True, "no repository to try it on")
-        for action in _repository_calls(client, {}, None):
-            if action in needed:
-                probe.skip(action, False, "no repository to try it on")
-    for action in REGISTRY_ACTIONS:
-        if action in needed:
-            await probe(action, partial(client.call, method_name(action)), required=False)
+    repository = next(iter((listed or {}).get("repositories", [])), None)
+    digest = None
+    if repository is not None:
+        ids = {k: repository[k] for k in ("registryId", "repositoryName")}
+        described = await probe(
+            "ecr:DescribeImages",
+            lambda: client.call("describe_images", **ids, maxResults=1, filter=ALL_IMAGES),
+        )
+        images = (described or {}).get("imageDetails", [])
+        digest = images[0]["imageDigest"] if images else None
+    calls = _calls(client, repository or {}, digest)
+    tried = {p.action for p in probe.probes}  # to find a repository and an image
+    for action in needed:
+        if action in tried:
+            continue
+        required = action in REQUIRED
+        if repository is None and action in ON_A_REPOSITORY:
+            probe.skip(action, required, "no repository to try it on")
+        elif digest is None and action in ON_AN_IMAGE:
+            probe.skip(action, required, "no image to try it on")
+        else:
+            call = calls.get(action, partial(client.call, method_name(action)))
+            await probe(action, call, required)
     return probe.probes
 
 
-async def _repository(
-    probe: _Prober, client: RegionClient, repository: dict[str, Any], needed: set[str]
-) -> None:
-    ids = {"registryId": repository["registryId"], "repositoryName": repository["repositoryName"]}
-    listed = await probe("ecr:ListImages", lambda: client.call("list_images", **ids, maxResults=1))
-    described = await probe(
-        "ecr:DescribeImages",
-        lambda: client.call("describe_images", **ids, maxResults=1, filter=ALL_IMAGES),
-    )
-    image_ids = (listed or {}).get("imageIds", [])
-    digests = [d["imageDigest"] for d in (described or {}).get("imageDetails", [])]
-    digest = digests[0] if digests else (image_ids[0]["imageDigest"] if image_ids else None)
-    if digest is None:
-        probe.skip("ecr:BatchGetImage", True, "no image to try it on")
-    else:
-        await probe(
-            "ecr:BatchGetImage",
-            lambda: client.call(
-                "batch_get_image",
-                **ids,
-                imageIds=[{"imageDigest": digest}],
-                acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
-            ),
-        )
-    for action, call in _repository_calls(client, repository, digest).items():
-        if action not in needed:
-            continue
-        if digest is None and action in ON_AN_IMAGE:
-            probe.skip(action, False, "no image to try it on")
-        else:
-            await probe(action, call, required=False)
-
-
-def _repository_calls(
+def _calls(
     client: RegionClient, repository: dict[str, Any], digest: str | None
 ) -> dict[str, Callable[[], Awaitable[dict[str, Any]]]]:
-    """The optional per-repository actions, in the order they are tried, each as its call."""
+    """The calls that try an action on the repository and image found; an action not here
+    is tried with no parameters."""
     ids = {k: repository.get(k) for k in ("registryId", "repositoryName")}
     image = {"imageDigest": digest}
     return {
-        "ecr:ListImageReferrers": lambda: client.call(
-            "list_image_referrers", **ids, subjectId=image, maxResults=1
+        "ecr:BatchGetImage": partial(
+            client.call,
+            "batch_get_image",
+            **ids,
+            imageIds=[image],
+            acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
         ),
-        "ecr:DescribeImageScanFindings": lambda: client.call(
-            "describe_image_scan_findings", **ids, imageId=image, maxResults=1
+        "ecr:ListImageReferrers": partial(
+            client.call, "list_image_referrers", **ids, subjectId=image, maxResults=1
         ),
-        "ecr:GetLifecyclePolicy": lambda: client.call("get_lifecycle_policy", **ids),
-        "ecr:GetRepositoryPolicy": lambda: client.call("get_repository_policy", **ids),
-        "ecr:ListTagsForResource": lambda: client.call(
-            "list_tags_for_resource", resourceArn=repository.get("repositoryArn")
+        "ecr:DescribeImageScanFindings": partial(
+            client.call, "describe_image_scan_findings", **ids, imageId=image, maxResults=1
+        ),
+        "ecr:BatchGetRepositoryScanningConfiguration": partial(
+            client.call,
+            "batch_get_repository_scanning_configuration",
+            repositoryNames=[ids["repositoryName"]],
+        ),
+        "ecr:GetLifecyclePolicy": partial(client.call, "get_lifecycle_policy", **ids),
+        "ecr:GetRepositoryPolicy": partial(client.call, "get_repository_policy", **ids),
+        "ecr:ListTagsForResource": partial(
+            client.call, "list_tags_for_resource", resourceArn=repository.get("repositoryArn")
+        ),
+        # The setting the scan reads first; any name would prove the permission.
+        "ecr:GetAccountSetting": partial(
+            client.call, "get_account_setting", name="BASIC_SCAN_TYPE_VERSION"
         ),
     }

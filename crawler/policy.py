@@ -1,5 +1,6 @@
-"""The least-privilege IAM policy for a config: the base actions plus those of each enabled
-`collect` option, nothing more."""
+"""The least-privilege IAM policy for a config: the IAM actions of the ECR operations a scan with
+its `collect` options calls, and sts:GetCallerIdentity (the account id, and proof that the
+credentials work), nothing more."""
 
 from __future__ import annotations
 
@@ -7,39 +8,61 @@ from typing import Any
 
 from crawler.config import Config
 
-BASE_ACTIONS = (
-    "ecr:GetAuthorizationToken",
-    "ecr:DescribeRepositories",
-    "ecr:ListImages",
-    "ecr:DescribeImages",
-    "ecr:BatchGetImage",
+# The ECR operations a scan calls, by what turns them on (crawler/collect.py, crawler/ecr/).
+# tests/test_policy.py checks them against the calls scans make, counted at the test proxy.
+# Every scan: repositories and images (DescribeImages lists every image, archived too; neither
+# ListImages nor GetAuthorizationToken, which only `docker pull` needs, is ever called).
+ALWAYS = ("DescribeRepositories", "DescribeImages")
+# collect.manifests "new" or "all": the manifests, and whether BatchGetImage updates the
+# crawler's pull times (asked once per account-region, for a warning).
+MANIFESTS = ("BatchGetImage", "ListPullTimeUpdateExclusions")
+# collect.referrers: the referrers of each manifest fetched, so none with manifests off.
+REFERRERS = ("ListImageReferrers",)
+# collect.scan_findings "summary" or "full", or collect.registry: how the registry scans,
+# learned once per account-region (GetAccountSetting BASIC_SCAN_TYPE_VERSION).
+SCANNING = ("GetRegistryScanningConfiguration", "GetAccountSetting")
+# collect.scan_findings "summary" or "full": each repository's scanning (25 a call), and the
+# result of each image DescribeImages carries none for. Whether it does depends on the
+# registry's scanning (only Clair basic scanning), which a policy written ahead cannot know.
+SCAN_RESULTS = ("BatchGetRepositoryScanningConfiguration", "DescribeImageScanFindings")
+# collect.registry: the registry record (GetAccountSetting: REGISTRY_POLICY_SCOPE, BLOB_MOUNTING).
+REGISTRY = (
+    "DescribeRegistry",
+    "GetRegistryPolicy",
+    "DescribePullThroughCacheRules",
+    "ListPullTimeUpdateExclusions",
+    "GetAccountSetting",
 )
-REGISTRY_ACTIONS = (
-    "ecr:DescribeRegistry",
-    "ecr:GetRegistryScanningConfiguration",
-    "ecr:GetRegistryPolicy",
-    "ecr:DescribePullThroughCacheRules",
-    "ecr:ListPullTimeUpdateExclusions",
-)
+POLICIES = ("GetLifecyclePolicy", "GetRepositoryPolicy")
+TAGS = ("ListTagsForResource",)
+# IAM actions an operation needs besides its own. ListImageReferrers, in botocore's ECR model:
+# "The IAM principal invoking this operation must have the ecr:BatchGetImage permission."
+ALSO_NEEDS = {"ListImageReferrers": ("BatchGetImage",)}
+
+
+def ecr_operations(config: Config) -> list[str]:
+    """The ECR operations a scan with `config` may call, each once, in a stable order."""
+    collect = config.collect
+    manifests = collect.manifests != "off"
+    scan_results = collect.scan_findings != "off"
+    groups = (
+        (True, ALWAYS),
+        (manifests, MANIFESTS),
+        (manifests and collect.referrers, REFERRERS),
+        (scan_results or collect.registry, SCANNING),
+        (scan_results, SCAN_RESULTS),
+        (collect.registry, REGISTRY),
+        (collect.policies, POLICIES),
+        (collect.tags, TAGS),
+    )
+    return list(dict.fromkeys(op for wanted, group in groups if wanted for op in group))
 
 
 def ecr_actions(config: Config) -> list[str]:
-    collect = config.collect
-    actions = list(BASE_ACTIONS)
-    if collect.manifests != "off":
-        # To warn when BatchGetImage would update pull times that lifecycle rules read.
-        actions.append("ecr:ListPullTimeUpdateExclusions")
-    if collect.referrers:
-        actions.append("ecr:ListImageReferrers")
-    if collect.scan_findings == "full":
-        actions.append("ecr:DescribeImageScanFindings")
-    if collect.registry:
-        actions += REGISTRY_ACTIONS
-    if collect.policies:
-        actions += ["ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy"]
-    if collect.tags:
-        actions.append("ecr:ListTagsForResource")
-    return list(dict.fromkeys(actions))
+    """The IAM actions of the operations a scan with `config` may call, each once."""
+    operations = ecr_operations(config)
+    needed = (action for op in operations for action in (op, *ALSO_NEEDS.get(op, ())))
+    return [f"ecr:{action}" for action in dict.fromkeys(needed)]
 
 
 def policy_document(config: Config) -> dict[str, Any]:

@@ -6,14 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from awsproxy import AwsProxy, Rule
 from conftest import cli
+
+from crawler.config import load_config
+from crawler.policy import ecr_actions
 
 ALL_OPTIONS = (
     "collect:\n  scan_findings: full\n  policies: true\n  tags: true\n  registry: true\n"
     "  referrers: true\nretry:\n  base_delay_seconds: 0.01\n  max_delay_seconds: 0.05\n"
 )
+ECR_OPERATIONS = frozenset(botocore.session.get_session().get_service_model("ecr").operation_names)
 
 
 @pytest.fixture
@@ -39,24 +44,62 @@ def run_permissions(env: dict[str, str], config: str, *extra: str) -> tuple[int,
 
 
 def test_everything_allowed_exits_0(aws_env: dict[str, str], proxy: AwsProxy, config: str) -> None:
-    """With every permission, every probe is ok in both regions and nothing is missing."""
+    """With every permission, each action of the config's policy is tried and ok in both
+    regions, and nothing is missing."""
     code, report = run_permissions(aws_env, config)
     assert code == 0
     assert report["missing_actions"] == []
-    statuses = {(p["action"], p["region"]): p["status"] for p in report["probes"]}
+    policy = ecr_actions(load_config(config))
     for region in ("us-east-1", "eu-west-1"):
-        for action in (
-            "ecr:GetAuthorizationToken",
-            "ecr:DescribeRepositories",
-            "ecr:ListImages",
-            "ecr:DescribeImages",
-            "ecr:BatchGetImage",
-            "ecr:GetLifecyclePolicy",
-            "ecr:GetRegistryScanningConfiguration",
-        ):
-            assert statuses[(action, region)] == "ok"
+        tried = [p for p in report["probes"] if p["region"] == region]
+        assert [p["action"] for p in tried] == policy
+        assert {p["status"] for p in tried} == {"ok"}
     assert report["account_id"] == "123456789012"
     assert proxy.calls["DescribeRepositories"] == 2  # one page of one item per region
+
+
+@pytest.mark.parametrize("text", ["", ALL_OPTIONS])
+def test_probes_call_exactly_the_policys_actions(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path, text: str
+) -> None:
+    """The ECR calls the probe makes are the policy's actions, each once per region: none
+    the policy lacks (it would fail a user holding exactly that policy), none left untried."""
+    path = tmp_path / "probe.yaml"
+    path.write_text(text)
+    code, report = run_permissions(aws_env, str(path))
+    assert code == 0, report
+    policy = ecr_actions(load_config(path))
+    made = {f"ecr:{op}": n for op, n in proxy.calls.items() if op in ECR_OPERATIONS}
+    assert made == dict.fromkeys(policy, 2)
+
+
+def test_scan_result_calls_are_tried_as_the_scan_makes_them(
+    aws_env: dict[str, str], proxy: AwsProxy, config: str
+) -> None:
+    """GetAccountSetting is asked for BASIC_SCAN_TYPE_VERSION and
+    BatchGetRepositoryScanningConfiguration for one repository name."""
+    asked: list[tuple[str, dict[str, Any]]] = []
+    proxy.hooks.append(lambda operation, region, payload: asked.append((operation, payload)))
+    code, _ = run_permissions(aws_env, config)
+    assert code == 0
+    settings = [p for op, p in asked if op == "GetAccountSetting"]
+    assert settings == [{"name": "BASIC_SCAN_TYPE_VERSION"}] * 2
+    scanning = "BatchGetRepositoryScanningConfiguration"
+    names = [p["repositoryNames"] for op, p in asked if op == scanning]
+    assert [len(n) for n in names] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "operation", ["GetAccountSetting", "BatchGetRepositoryScanningConfiguration"]
+)
+def test_denied_scan_result_action_is_missing(
+    aws_env: dict[str, str], proxy: AwsProxy, config: str, operation: str
+) -> None:
+    """A denied scan-result action exits 1 and is the one action to add."""
+    proxy.rules.append(Rule("access_denied", operation=operation))
+    code, report = run_permissions(aws_env, config)
+    assert code == 1
+    assert report["missing_actions"] == [f"ecr:{operation}"]
 
 
 def test_denied_actions_are_named_with_the_statement_to_add(
