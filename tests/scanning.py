@@ -72,11 +72,12 @@ _MODELS: weakref.WeakKeyDictionary[AwsProxy, _Model] = weakref.WeakKeyDictionary
 def model_scanning(
     proxy: AwsProxy, modes: dict[str, Mode], *, statuses: dict[str, str] | None = None
 ) -> None:
-    """Install the scanning modes (region -> mode; CLAIR where not listed) on `proxy`, with
-    `statuses` (digest -> ScanStatus) forced."""
+    """Install the scanning modes (region -> mode) on `proxy`, with `statuses` (digest ->
+    ScanStatus) forced. A region not listed is moto's own scanning: Clair's, unless the test
+    set moto's account setting (GetAccountSetting then answers moto's)."""
     model = _Model(modes, statuses or {})
     _MODELS[proxy] = model
-    proxy.responses["GetAccountSetting"] = model.get_account_setting
+    proxy.handlers["GetAccountSetting"] = model.get_account_setting
     proxy.rewrites["GetRegistryScanningConfiguration"] = model.registry_scanning
     proxy.handlers["BatchGetRepositoryScanningConfiguration"] = model.repository_scanning
     proxy.rewrites["DescribeImages"] = model.describe_images
@@ -124,13 +125,20 @@ class _Model:
     def mode(self, region: str) -> Mode:
         return self.modes.get(region, "CLAIR")
 
-    def get_account_setting(self, region: str, request: dict[str, Any]) -> dict[str, Any]:
+    def get_account_setting(self, call: Call) -> dict[str, Any]:
         """GetAccountSettingResponse.value: "Valid value for basic scan type: AWS_NATIVE. Valid
         values for registry policy scope: V2. Valid values for blob mounting: ENABLED or
-        DISABLED." Enhanced registries are on the AWS-native basic version too."""
-        name = request.get("name")
+        DISABLED." Enhanced registries are on the AWS-native basic version too. A region not in
+        `modes` is moto's: its own answer where it has the operation, else Clair's."""
+        name = call.request.get("name")
+        if call.region not in self.modes:
+            try:
+                return call.ask("GetAccountSetting", call.request)
+            except AwsError as error:
+                if error.status < 500:
+                    raise
         if name == "BASIC_SCAN_TYPE_VERSION":
-            value = "CLAIR" if self.mode(region) == "CLAIR" else "AWS_NATIVE"
+            value = "CLAIR" if self.mode(call.region) == "CLAIR" else "AWS_NATIVE"
         elif name in SETTINGS:
             value = SETTINGS[name]
         else:

@@ -89,6 +89,19 @@ def test_account_setting_says_the_basic_scanning_version(proxy: AwsProxy, ecr: C
     assert error_code(unknown) == "ValidationException"
 
 
+def test_unlisted_regions_are_motos(proxy: AwsProxy, ecr: Clients, moto_url: str) -> None:
+    """A region without a mode answers GetAccountSetting as moto does (Clair if moto cannot)."""
+    model_scanning(proxy, {NATIVE: "AWS_NATIVE"})
+    moto = ecr_client(moto_url, CLAIR)
+    try:
+        want = moto.get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"]
+    except ClientError:
+        want = "CLAIR"
+    got = ecr(CLAIR).get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"]
+    assert got == want == "CLAIR"
+    assert ecr(NATIVE).get_account_setting(name="BASIC_SCAN_TYPE_VERSION")["value"] == "AWS_NATIVE"
+
+
 def test_registry_scanning_configuration_per_mode(proxy: AwsProxy, ecr: Clients) -> None:
     """Enhanced registries scan every repository continuously; basic ones keep moto's rules."""
     model_scanning(proxy, MODES)
