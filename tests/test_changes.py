@@ -1,16 +1,25 @@
-"""Change records between two scans: `diff OLD NEW` and `scan --emit-changes`."""
+"""Change records between two scans: `diff OLD NEW` and `scan --emit-changes`, into JSON lines
+or a SQLite database."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from awsproxy import AwsProxy, Rule
 from conftest import cli, ecr_client
+from pg import summary
 
+from crawler.changes import previous_scan
 from crawler.demo import docker_manifest, encode
+from crawler.errors import ConfigError
+from crawler.records import ScanSummary
+from crawler.sinks.sqlite import SqliteSink
 
 REGION = "eu-west-1"
 
@@ -114,3 +123,53 @@ def test_diff_refuses_an_unfinished_scan(aws_env: dict[str, str], tmp_path: Path
     result = cli("diff", str(broken), str(broken), env=aws_env)
     assert result.code == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_emit_changes_into_a_sqlite_database(
+    aws_env: dict[str, str], proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """--emit-changes with a SQLite sink compares with the database's last scan: none the first
+    time, then the pushed image, in the `changes` table."""
+    path = tmp_path / "inventory.db"
+    scan = ("scan", "--regions", REGION, "--sink", f"sqlite:{path}", "--emit-changes")
+    first = cli(*scan, env=aws_env)
+    assert first.code == 0, first.stderr
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM changes").fetchone() == (0,)
+    ecr = ecr_client(proxy.upstream, REGION)
+    text, digest = encode(docker_manifest("emit-changes-sqlite"))
+    ecr.put_image(repositoryName="api/orders", imageManifest=text, imageDigest=digest)
+
+    second = cli(*scan, env=aws_env)
+    assert second.code == 0, second.stderr
+    rows = sqlite3.connect(path).execute("SELECT change, image_digest FROM changes").fetchall()
+    assert rows == [("image_added", digest)]
+
+
+def test_a_database_whose_last_scan_was_interrupted_has_nothing_to_compare(
+    tmp_path: Path,
+) -> None:
+    """A database's rows after an interrupted scan are half of two scans: no previous state
+    (no change records this time); after a finished scan, that scan is the previous one."""
+    path = tmp_path / "inventory.db"
+    assert previous_scan(f"sqlite:{path}") is None  # no database yet
+
+    async def write(last: ScanSummary) -> None:
+        sink = SqliteSink(path)
+        await sink.write([last])
+        await sink.aclose()
+
+    anyio.run(write, summary(scan_id="s1"))
+    previous = previous_scan(f"sqlite:{path}")
+    assert previous is not None
+    assert previous.scan_id == "s1"
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    anyio.run(write, summary(scan_id="s2", status="interrupted", finished_at=later))
+    assert previous_scan(f"sqlite:{path}") is None
+
+
+@pytest.mark.parametrize("sink", ["-", "parquet:out", "postgresql://crawler:s3cret-pw@db/inv"])
+def test_emit_changes_needs_a_sink_it_can_read_back(sink: str) -> None:
+    """Other sinks are refused up front, naming the two that work, without a password."""
+    with pytest.raises(ConfigError, match="jsonl:PATH or sqlite:PATH") as refused:
+        previous_scan(sink)
+    assert "s3cret-pw" not in str(refused.value)

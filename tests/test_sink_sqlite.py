@@ -9,19 +9,24 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import msgspec
 import pytest
-from awsproxy import AwsProxy
+from awsproxy import AwsProxy, Rule
 from conftest import cli, ecr_client, make_config, reseed, truth
-from pg import SqliteStore, active, doc_blocks, scan_into
+from pg import SqliteStore, active, doc_blocks, scan_into, summary
+from scanning import model_scanning
 
+from crawler.compliance import Report, run_checks
 from crawler.errors import ConfigError
-from crawler.records import Record
-from crawler.sinks import open_sink
+from crawler.records import Error, Record, RegionCounts, ScanRecord
+from crawler.sinks import Sink, open_sink
+from crawler.sinks.saved import open_saved
 from crawler.sinks.sqlite import EXAMPLE_QUERIES, SqliteSink
 from crawler.sinks.tables import table_for
 
@@ -115,6 +120,12 @@ def test_unopenable_database_is_a_config_error(tmp_path: Path) -> None:
         open_sink("x.db")
 
 
+async def write(sink: SqliteSink, *batch: Record) -> None:
+    """One batch, then close."""
+    await sink.write(batch)  # type: ignore[arg-type]
+    await sink.aclose()
+
+
 class Widget(Record, frozen=True, kw_only=True, tag="widget"):
     """A record type the sinks have never heard of."""
 
@@ -133,10 +144,6 @@ def test_a_record_type_added_later_gets_a_table(tmp_path: Path) -> None:
     table = table_for(Widget)
     assert (table.name, table.key) == ("widgets", ("scan_id", "record_hash"))
     assert not table.inventory
-
-    async def write(sink: SqliteSink, *batch: Record) -> None:
-        await sink.write(batch)  # type: ignore[arg-type]
-        await sink.aclose()
 
     path = tmp_path / "x.db"
     anyio.run(write, SqliteSink(path), widget, widget)
@@ -164,3 +171,75 @@ def test_an_older_table_gains_new_columns(tmp_path: Path) -> None:
     columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(images)")}
     assert {"image_tags", "last_seen_scan_id", "deleted_at"} <= columns
     assert len(SqliteStore(path).rows("images")) == 1
+
+
+@dataclass
+class Tee:
+    """A real sink that also keeps every record it is given, to compare with what it saved."""
+
+    inner: Sink
+    records: list[ScanRecord] = field(default_factory=list)
+
+    async def write(self, batch: Sequence[ScanRecord]) -> None:
+        self.records.extend(batch)
+        await self.inner.write(batch)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def outcomes(report: Report) -> set[tuple[str, str, int, int]]:
+    return {(o.rule.id, o.status, o.checked, o.unknown) for o in report.outcomes}
+
+
+def test_checks_over_a_database_match_the_live_scan_errors_included(
+    proxy: AwsProxy, tmp_path: Path
+) -> None:
+    """A scan whose scan results could not all be read (DescribeImageScanFindings denied, in
+    AWS-native scanning): the database gives back its `error` records, so the checks over it
+    tell "not collected" from "never scanned" as the live scan's did."""
+    model_scanning(proxy, {"us-east-1": "AWS_NATIVE"})
+    proxy.rules.append(Rule("access_denied", operation="DescribeImageScanFindings"))
+    path = tmp_path / "inventory.db"
+    tee = Tee(SqliteSink(path))
+    live = scan_into(make_config(proxy, regions=["us-east-1"]), tee)
+    errors = [r for r in tee.records if isinstance(r, Error)]
+    assert any(e.operation == "DescribeImageScanFindings" for e in errors)
+
+    saved = open_saved(str(path))
+    again = list(saved.records)
+    assert {e for e in again if isinstance(e, Error)} == set(errors)
+    assert again[-1] == live
+    assert outcomes(run_checks(again, as_of=live.started_at)) == outcomes(
+        run_checks(tee.records, as_of=live.started_at)
+    )
+
+
+def test_a_database_gives_the_errors_of_the_scan_that_last_covered_each_region(
+    tmp_path: Path,
+) -> None:
+    """Two scans into one database: a region's errors are those of the latest scan that
+    covered it; an error a later scan of that region no longer had is gone."""
+    path = tmp_path / "inventory.db"
+
+    def error(scan_id: str, region: str) -> Error:
+        return Error(
+            scan_id=scan_id,
+            account_id="1",
+            region=region,
+            operation="DescribeImageScanFindings",
+            error_code="AccessDenied",
+            message=f"{scan_id} in {region}",
+        )
+
+    def scan(scan_id: str, at: int, *regions: str, failing: tuple[str, ...] = ()) -> None:
+        done = datetime(2026, 1, 1, at, tzinfo=UTC)
+        counts = {r: RegionCounts(errors=int(r in failing)) for r in regions}
+        last = summary(scan_id=scan_id, finished_at=done, regions=counts, accounts={"1": counts})
+        batch: list[ScanRecord] = [*(error(scan_id, r) for r in failing), last]
+        anyio.run(write, SqliteSink(path), *batch)
+
+    scan("s1", 1, "us-east-1", "eu-west-1", failing=("us-east-1", "eu-west-1"))
+    scan("s2", 2, "us-east-1")  # us-east-1 again, without its error
+    found = [r.message for r in open_saved(str(path)).records if isinstance(r, Error)]
+    assert found == ["s1 in eu-west-1"]
