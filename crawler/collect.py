@@ -5,9 +5,7 @@ optional call could not read is yielded as an `error` record (optional: true) wi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 
-import anyio
 import msgspec
 import structlog
 
@@ -15,44 +13,23 @@ from crawler.aws.client import RegionClient
 from crawler.cache import ManifestCache
 from crawler.config import Config
 from crawler.ecr import Optional
-from crawler.ecr.findings import is_scanned
 from crawler.ecr.images import list_images
 from crawler.ecr.manifests import ManifestSource, children_of, list_referrers, parse_manifest
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
-from crawler.ecr.scanning import (
-    NAMES_PER_CALL,
-    UNKNOWN,
-    Scanning,
-    ScanResult,
-    can_have_result,
-    describe_scan,
-    learn_scanning,
-    with_scanning_configuration,
-)
+from crawler.ecr.scanning import NAMES_PER_CALL, with_scanning_configuration
+from crawler.ecr.templates import creation_templates
 from crawler.errors import AccessDeniedError, AwsError
+from crawler.lookups import ImageLookups
 from crawler.media_types import INDEX_TYPES
-from crawler.records import Error, Image, ImageManifest, ImageScanStatus, Repository, ScanRecord
+from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
+from crawler.region import Region, learn_region
 
 log = structlog.get_logger(__name__)
 
 Page = Sequence[ScanRecord]
 # Records per page when a repository's images are sent at once.
 PAGE = 1000
-ARCHIVED = ImageScanStatus(status="IMAGE_ARCHIVED", description="The image is archived.")
-# Images whose scan results are asked at once (the client's limit bounds the calls in flight).
-SCAN_CHUNK = 100
-
-
-@dataclass(frozen=True)
-class Region:
-    """One account-region as the stages see it, learned once when its scan begins."""
-
-    client: RegionClient
-    principal: str
-    scanning: Scanning
-    # The region's own optional calls; their errors come with the registry stage.
-    optional: Optional
 
 
 RepositoryStage = Callable[[Region, Repository], AsyncIterator[Page]]
@@ -67,6 +44,7 @@ class Collection:
         self._since = config.since
         self._cache = cache
         self._scan_results = collect.scan_findings != "off"
+        self._lookups = ImageLookups(collect)
         # principal -> regions where BatchGetImage updates its pull times (None: unknown), for
         # one warning per principal at the end of the scan.
         self._pull_times: dict[str, dict[str, bool | None]] = {}
@@ -76,10 +54,7 @@ class Collection:
         ]
 
     async def open_region(self, client: RegionClient, principal: str) -> Region:
-        optional = Optional(client)
-        learn = self._scan_results or self._collect.registry
-        scanning = await learn_scanning(optional) if learn else UNKNOWN
-        return Region(client, principal, scanning, optional)
+        return await learn_region(client, principal, self._collect)
 
     async def repositories(self, region: Region) -> AsyncIterator[Repository]:
         """Every repository, with its effective scanning when scan results are collected."""
@@ -110,7 +85,9 @@ class Collection:
         """Page by page: DescribeImages, then each page's scan results."""
         optional = Optional(region.client)
         async for page in list_images(region.client, repository):
-            async for records in self._with_scan_results(region, optional, self._recent(page)):
+            async for records in self._lookups.enrich(
+                region, optional, self._recent(page), whole=False
+            ):
                 yield records
         yield self.errors(optional, repository.repository_name)
 
@@ -137,7 +114,7 @@ class Collection:
                 msgspec.structs.replace(i, index_digests=sorted(parents.get(i.image_digest, ())))
                 for i in images[start : start + PAGE]
             ]
-            async for records in self._with_scan_results(region, optional, linked):
+            async for records in self._lookups.enrich(region, optional, linked, whole=True):
                 yield records
         others = [i.image_digest for i in images if i.image_manifest_media_type not in INDEX_TYPES]
         async for batch in source.get(*ids, others):
@@ -149,8 +126,10 @@ class Collection:
         optional, principal = region.optional, region.principal
         exclusions = None
         if self._collect.registry:
-            registry = await describe_registry(optional, self.scan_id, principal, region.scanning)
+            registry = await describe_registry(region, self.scan_id)
             yield [registry]
+            templates = await creation_templates(optional, self.scan_id, registry.registry_id)
+            yield templates or []
             exclusions = registry.pull_time_update_exclusions
         elif self._collect.manifests != "off":
             # Only a warning hangs on this call, so its denial is no error record.
@@ -179,45 +158,6 @@ class Collection:
                     + _register_exclusion(principal, updating)
                     + " (or set collect.manifests: off)"
                 )
-
-    async def _with_scan_results(
-        self, region: Region, optional: Optional, images: list[Image]
-    ) -> AsyncIterator[Page]:
-        """The scan findings of `images` (with scan_findings: full), then the images with AWS's
-        scan result on each, asked SCAN_CHUNK images at a time."""
-        asked = [i for i in images if self._asks(region, i)]
-        results: dict[str, ScanResult] = {}
-        for start in range(0, len(asked), SCAN_CHUNK):
-            chunk = asked[start : start + SCAN_CHUNK]
-            async with anyio.create_task_group() as tg:
-                for image in chunk:
-                    tg.start_soon(self._describe_scan, optional, image, results)
-            for image in chunk:
-                if result := results.get(image.image_digest):
-                    if result.findings:
-                        yield result.findings
-                    results[image.image_digest] = msgspec.structs.replace(result, findings=[])
-        if self._scan_results:
-            images = [_with_result(i, results.get(i.image_digest)) for i in images]
-        yield images
-
-    def _asks(self, region: Region, image: Image) -> bool:
-        if not self._scan_results:
-            return False
-        if image.image_scan_status is not None:  # DescribeImages had it (Clair basic scanning)
-            return self._collect.scan_findings == "full" and is_scanned(image)
-        return not region.scanning.in_describe_images and can_have_result(image)
-
-    async def _describe_scan(
-        self, optional: Optional, image: Image, results: dict[str, ScanResult]
-    ) -> None:
-        if optional.denied("describe_image_scan_findings"):
-            return
-        full = self._collect.scan_findings == "full"
-        try:
-            results[image.image_digest] = await describe_scan(optional.client, image, findings=full)
-        except AwsError as exc:
-            optional.failed(exc)
 
     async def _manifests(
         self, optional: Optional, repository: Repository, manifests: dict[str, tuple[str, str]]
@@ -257,20 +197,6 @@ class Collection:
             error_record(exc, self.scan_id, client.account_id, client.region, repository, True)
             for exc in optional.errors
         ]
-
-
-def _with_result(image: Image, result: ScanResult | None) -> Image:
-    """AWS's scan result on the image record, where DescribeImages had none. An archived image
-    is not asked: its status is IMAGE_ARCHIVED by definition (ScanStatus in the ECR model)."""
-    if image.image_scan_status is not None:
-        return image
-    if image.image_status == "ARCHIVED":
-        return msgspec.structs.replace(image, image_scan_status=ARCHIVED)
-    if result is None or result.status is None:
-        return image
-    return msgspec.structs.replace(
-        image, image_scan_status=result.status, image_scan_findings_summary=result.summary
-    )
 
 
 def error_record(

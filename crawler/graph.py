@@ -19,12 +19,13 @@ from crawler.aws.client import open_region_client
 from crawler.aws.scope import Scope, open_scope
 from crawler.aws.session import assume_role, get_identity
 from crawler.cache import ManifestCache, default_cache_dir
-from crawler.collect import Collection, Region, error_record
+from crawler.collect import Collection, error_record
 from crawler.config import Config
 from crawler.ecr.images import DECODERS
 from crawler.errors import AwsError, CrawlerError, CredentialsError, RegionDisabledError
 from crawler.plan import in_shard
 from crawler.records import Repository, ScanRecord, ScanSummary
+from crawler.region import Region
 from crawler.sinks import Sink
 from crawler.stats import ALL_REGIONS, ScanStats
 

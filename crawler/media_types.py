@@ -14,6 +14,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 IN_TOTO = "application/vnd.in-toto+json"
 COSIGN_SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
 
 # What BatchGetImage is asked to return.
 ACCEPTED_MEDIA_TYPES = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX]
@@ -21,3 +22,5 @@ ACCEPTED_MEDIA_TYPES = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX]
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 # Configs of runnable container images (anything else is an artifact: Helm chart, SBOM, ...).
 IMAGE_CONFIG_TYPES = frozenset({DOCKER_CONFIG, OCI_CONFIG})
+# Artifact types of signatures attached to their subject as OCI referrers (cosign, notation).
+SIGNATURE_TYPES = frozenset({COSIGN_SIGNATURE, NOTARY_SIGNATURE})

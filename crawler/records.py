@@ -80,6 +80,29 @@ class ImageScanFindingsSummary(msgspec.Struct, frozen=True, kw_only=True):
     finding_severity_counts: dict[str, int] | None = None
 
 
+class SigningStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """Managed signing (AWS Signer) of one image by one signing profile."""
+
+    signing_profile_arn: str | None = None
+    # IN_PROGRESS, COMPLETE or FAILED
+    status: str | None = None
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+
+class ReplicationStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The replication of one image to one destination."""
+
+    region: str | None = None
+    registry_id: str | None = None
+    # IN_PROGRESS, COMPLETE or FAILED
+    status: str | None = None
+    failure_code: str | None = None
+
+
+Signed = Literal["yes", "no", "unknown"]
+
+
 class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     registry_id: str
     repository_name: str
@@ -103,6 +126,13 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     # Digests of the image indexes (multi-arch manifests) in this repository that list this
     # image as a child; null when manifests are not collected.
     index_digests: list[str] | None = None
+    # With collect.signing: managed signing per profile ([] when no rule covers the repository),
+    # whether the image is signed by managed signing or a signature referrer, and which.
+    signing_statuses: list[SigningStatus] | None = None
+    signed: Signed | None = None
+    signed_by: list[Literal["managed_signing", "referrer"]] | None = None
+    # With collect.replication: one status per destination ([] when no rule covers it).
+    replication_statuses: list[ReplicationStatus] | None = None
 
 
 class Descriptor(msgspec.Struct, frozen=True, kw_only=True):
@@ -208,6 +238,31 @@ class Registry(_Scoped, frozen=True, kw_only=True, tag="registry"):
     basic_scan_type_version: str | None = None
     registry_policy_scope: str | None = None
     blob_mounting: str | None = None
+    # Managed signing rules (signing_profile_arn, repository_filters); {} when there are none.
+    signing_configuration: dict[str, Any] | None = None
+
+
+class RepositoryCreationTemplate(
+    _Scoped, frozen=True, kw_only=True, tag="repository_creation_template"
+):
+    """The settings ECR gives repositories it creates under a prefix (replication, pull-through
+    cache, create on push): DescribeRepositoryCreationTemplates, with collect.registry."""
+
+    registry_id: str
+    prefix: str
+    description: str | None = None
+    # REPLICATION, PULL_THROUGH_CACHE, CREATE_ON_PUSH
+    applied_for: list[str] | None = None
+    image_tag_mutability: str | None = None
+    image_tag_mutability_exclusion_filters: list[TagMutabilityExclusionFilter] | None = None
+    encryption_configuration: EncryptionConfiguration | None = None
+    # Parsed JSON; {} when the template sets none.
+    lifecycle_policy: dict[str, Any] | None = None
+    repository_policy: dict[str, Any] | None = None
+    resource_tags: dict[str, str] | None = None
+    custom_role_arn: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class Error(_Scoped, frozen=True, kw_only=True, tag="error"):
@@ -312,6 +367,7 @@ ScanRecord = (
     | ImageManifest
     | ScanFinding
     | Registry
+    | RepositoryCreationTemplate
     | Error
     | Finding
     | Change

@@ -78,6 +78,7 @@ NOT_FOUND_CODES = frozenset(
         "RepositoryPolicyNotFoundException",
         "RegistryPolicyNotFoundException",
         "ScanNotFoundException",
+        "SigningConfigurationNotFoundException",
     }
 )
 

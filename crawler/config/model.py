@@ -140,11 +140,19 @@ class Collect(_Section, frozen=True):
     referrers: bool = False
     """ListImageReferrers: signatures, SBOMs and attestations attached to each image."""
     scan_findings: Literal["off", "summary", "full"] = "summary"
-    """"summary": the counts DescribeImages gives; "full": one record per finding
-    (DescribeImageScanFindings) for every image whose scan completed; "off": neither."""
+    """"summary": each image's scan status and severity counts, from DescribeImages or, where
+    the registry's scanning does not put them there, DescribeImageScanFindings; "full": also one
+    record per finding; "off": only what DescribeImages carries, no scanning call."""
     registry: bool = False
-    """A registry record per account-region: replication, scanning configuration, registry
-    policy, pull-through cache rules, pull-time update exclusions."""
+    """A registry record per account-region (replication, scanning and signing configuration,
+    registry policy, pull-through cache rules, pull-time update exclusions, account settings)
+    and its repository creation templates."""
+    signing: bool = False
+    """DescribeImageSigningStatus for each image of a repository a managed signing rule covers:
+    the image record's signing_statuses and signed."""
+    replication: bool = False
+    """DescribeImageReplicationStatus for each image of a repository a replication rule covers:
+    the image record's replication_statuses."""
     policies: bool = False
     """Lifecycle and repository policies on each repository record."""
     tags: bool = False

@@ -14,8 +14,9 @@ import msgspec
 
 from crawler.config import Collect
 from crawler.ecr import Optional, snake_keys
-from crawler.ecr.scanning import Scanning, account_setting
+from crawler.ecr.scanning import account_setting
 from crawler.records import Registry, Repository
+from crawler.region import Region
 
 
 def role_arn(principal: str) -> str:
@@ -29,12 +30,10 @@ async def pull_time_exclusions(optional: Optional) -> list[str] | None:
     return await optional.pages("list_pull_time_update_exclusions", "pullTimeUpdateExclusions")
 
 
-async def describe_registry(
-    optional: Optional, scan_id: str, principal: str, scanning: Scanning
-) -> Registry:
-    """The registry record; `scanning` was learned when the region's scan began."""
-    client = optional.client
-    registry = await optional.call("describe_registry")
+async def describe_registry(region: Region, scan_id: str) -> Registry:
+    """The registry record, from what was learned when the region's scan began and the calls
+    only the record needs."""
+    optional, client = region.optional, region.client
     policy = await optional.call("get_registry_policy")
     rules = await optional.pages("describe_pull_through_cache_rules", "pullThroughCacheRules")
     exclusions = await pull_time_exclusions(optional)
@@ -42,20 +41,19 @@ async def describe_registry(
         scan_id=scan_id,
         account_id=client.account_id,
         region=client.region,
-        registry_id=(registry or {}).get("registryId", client.account_id),
-        replication_configuration=None
-        if registry is None
-        else snake_keys(registry.get("replicationConfiguration", {})),
-        scanning_configuration=scanning.configuration,
+        registry_id=(region.registry or {}).get("registryId", client.account_id),
+        replication_configuration=region.replication,
+        scanning_configuration=region.scanning.configuration,
         registry_policy=_policy(policy, "policyText"),
         pull_through_cache_rules=snake_keys(rules),
         pull_time_update_exclusions=exclusions,
         crawler_principal_excluded=None
         if exclusions is None
-        else role_arn(principal) in exclusions,
-        basic_scan_type_version=scanning.basic_version,
+        else role_arn(region.principal) in exclusions,
+        basic_scan_type_version=region.scanning.basic_version,
         registry_policy_scope=await account_setting(optional, "REGISTRY_POLICY_SCOPE"),
         blob_mounting=await account_setting(optional, "BLOB_MOUNTING"),
+        signing_configuration=region.signing,
     )
 
 

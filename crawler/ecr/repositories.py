@@ -25,8 +25,6 @@ async def list_repositories(client: RegionClient, scan_id: str) -> AsyncIterator
 
 def to_repository(item: dict[str, Any], scan_id: str, account_id: str, region: str) -> Repository:
     scanning = item.get("imageScanningConfiguration")
-    encryption = item.get("encryptionConfiguration")
-    filters = item.get("imageTagMutabilityExclusionFilters")
     return Repository(
         scan_id=scan_id,
         account_id=account_id,
@@ -37,18 +35,30 @@ def to_repository(item: dict[str, Any], scan_id: str, account_id: str, region: s
         repository_uri=item.get("repositoryUri"),
         created_at=utc(item.get("createdAt")),
         image_tag_mutability=item.get("imageTagMutability"),
-        image_tag_mutability_exclusion_filters=None
-        if filters is None
-        else [
-            TagMutabilityExclusionFilter(filter_type=f.get("filterType"), filter=f.get("filter"))
-            for f in filters
-        ],
+        image_tag_mutability_exclusion_filters=exclusion_filters(item),
         image_scanning_configuration=None
         if scanning is None
         else ImageScanningConfiguration(scan_on_push=scanning.get("scanOnPush")),
-        encryption_configuration=None
-        if encryption is None
-        else EncryptionConfiguration(
-            encryption_type=encryption.get("encryptionType"), kms_key=encryption.get("kmsKey")
-        ),
+        encryption_configuration=encryption(item),
+    )
+
+
+def exclusion_filters(item: dict[str, Any]) -> list[TagMutabilityExclusionFilter] | None:
+    """IMMUTABLE_WITH_EXCLUSION / MUTABLE_WITH_EXCLUSION: the tags that are the exception."""
+    filters = item.get("imageTagMutabilityExclusionFilters")
+    if filters is None:
+        return None
+    return [
+        TagMutabilityExclusionFilter(filter_type=f.get("filterType"), filter=f.get("filter"))
+        for f in filters
+    ]
+
+
+def encryption(item: dict[str, Any]) -> EncryptionConfiguration | None:
+    """AES256, KMS or KMS_DSSE (dual-layer), with the key for the KMS kinds."""
+    value = item.get("encryptionConfiguration")
+    if value is None:
+        return None
+    return EncryptionConfiguration(
+        encryption_type=value.get("encryptionType"), kms_key=value.get("kmsKey")
     )

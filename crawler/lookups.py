@@ -1,0 +1,156 @@
+"""The calls asked per image, concurrently a chunk of images at a time: the scan result where
+DescribeImages has none (DescribeImageScanFindings), the managed signing status and the
+replication status; then each image record with their answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import msgspec
+
+from crawler.aws.client import RegionClient
+from crawler.config import Collect
+from crawler.ecr import Optional
+from crawler.ecr.findings import is_scanned
+from crawler.ecr.replication import describe_replication, replication_covers
+from crawler.ecr.scanning import ScanResult, can_have_result, describe_scan
+from crawler.ecr.signing import describe_signing, signature_subjects, signed, signing_covers
+from crawler.errors import AwsError
+from crawler.media_types import SIGNATURE_TYPES
+from crawler.records import Image, ImageScanStatus, ScanRecord
+from crawler.region import Region
+
+# Images whose calls are asked at once (the client's limit bounds the calls in flight).
+CHUNK = 100
+SCAN = "describe_image_scan_findings"
+ARCHIVED = ImageScanStatus(status="IMAGE_ARCHIVED", description="The image is archived.")
+
+Lookup = Callable[[RegionClient, Image], Awaitable[Any]]
+
+
+@dataclass
+class _Answers:
+    """What the calls of one chunk answered, by operation and digest."""
+
+    by: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def get(self, operation: str, digest: str) -> Any:
+        return self.by.get(operation, {}).get(digest)
+
+
+class ImageLookups:
+    """Chosen once from `collect:`; `enrich` runs for every page of images."""
+
+    def __init__(self, collect: Collect) -> None:
+        self._scan = collect.scan_findings
+        self._signing = collect.signing
+        self._replication = collect.replication
+
+    async def enrich(
+        self, region: Region, optional: Optional, images: list[Image], *, whole: bool
+    ) -> AsyncIterator[Sequence[ScanRecord]]:
+        """The scan findings of `images` (scan_findings: full), then the images with every
+        answer on them. `whole`: `images` is the whole repository (signature referrers of an
+        image cannot be elsewhere)."""
+        asks = self._asks(region, images[0].repository_name) if images else []
+        answers = _Answers()
+        for start in range(0, len(images), CHUNK):
+            chunk = images[start : start + CHUNK]
+            async with anyio.create_task_group() as tg:
+                for image in chunk:
+                    for operation, wanted, lookup in asks:
+                        if wanted(image):
+                            tg.start_soon(_ask, optional, operation, lookup, image, answers)
+            for image in chunk:
+                result: ScanResult | None = answers.get(
+                    "describe_image_scan_findings", image.image_digest
+                )
+                if result is not None and result.findings:
+                    yield result.findings
+                    answers.by["describe_image_scan_findings"][image.image_digest] = (
+                        msgspec.structs.replace(result, findings=[])
+                    )
+        subjects = signature_subjects(images, SIGNATURE_TYPES) if self._signing else set()
+        yield [self._answered(region, i, answers, subjects, whole) for i in images]
+
+    def _asks(
+        self, region: Region, repository: str
+    ) -> list[tuple[str, Callable[[Image], bool], Lookup]]:
+        asks: list[tuple[str, Callable[[Image], bool], Lookup]] = []
+        if self._scan != "off":
+            full = self._scan == "full"
+
+            async def scan(client: RegionClient, image: Image) -> ScanResult:
+                return await describe_scan(client, image, findings=full)
+
+            asks.append(
+                ("describe_image_scan_findings", lambda i: self._asks_scan(region, i), scan)
+            )
+        if self._signing and signing_covers(region.signing, repository):
+            asks.append(("describe_image_signing_status", _runnable, describe_signing))
+        if self._replication and replication_covers(region.replication, repository):
+            asks.append(("describe_image_replication_status", _any, describe_replication))
+        return asks
+
+    def _asks_scan(self, region: Region, image: Image) -> bool:
+        if image.image_scan_status is not None:  # DescribeImages had it (Clair basic scanning)
+            return self._scan == "full" and is_scanned(image)
+        return not region.scanning.in_describe_images and can_have_result(image)
+
+    def _answered(
+        self, region: Region, image: Image, answers: _Answers, subjects: set[str], whole: bool
+    ) -> Image:
+        digest = image.image_digest
+        changes: dict[str, Any] = {}
+        if self._scan != "off":
+            changes.update(_scan_fields(image, answers.get(SCAN, digest)))
+        if self._signing:
+            covered = signing_covers(region.signing, image.repository_name)
+            # None: covered but unanswered (denied, or an artifact, which is not asked)
+            statuses = answers.get("describe_image_signing_status", digest) if covered else []
+            changes["signing_statuses"] = statuses
+            changes["signed"], changes["signed_by"] = signed(
+                statuses, digest in subjects, whole and statuses is not None
+            )
+        if self._replication:
+            covered = replication_covers(region.replication, image.repository_name)
+            statuses = answers.get("describe_image_replication_status", digest)
+            changes["replication_statuses"] = statuses if covered else []
+        return msgspec.structs.replace(image, **changes) if changes else image
+
+
+async def _ask(
+    optional: Optional, operation: str, lookup: Lookup, image: Image, answers: _Answers
+) -> None:
+    if optional.denied(operation):
+        return
+    try:
+        answer = await lookup(optional.client, image)
+    except AwsError as exc:
+        optional.failed(exc)
+        return
+    answers.by.setdefault(operation, {})[image.image_digest] = answer
+
+
+def _scan_fields(image: Image, result: ScanResult | None) -> dict[str, Any]:
+    """AWS's scan result where DescribeImages had none. An archived image is not asked: its
+    status is IMAGE_ARCHIVED by definition (ScanStatus in the ECR model)."""
+    if image.image_scan_status is not None:
+        return {}
+    if image.image_status == "ARCHIVED":
+        return {"image_scan_status": ARCHIVED}
+    if result is None or result.status is None:
+        return {}
+    return {"image_scan_status": result.status, "image_scan_findings_summary": result.summary}
+
+
+def _runnable(image: Image) -> bool:
+    """Signing rules sign images, not the signatures and other artifacts attached to them."""
+    return not image.subject_manifest_digest
+
+
+def _any(image: Image) -> bool:
+    return True
