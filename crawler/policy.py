@@ -33,6 +33,12 @@ REGISTRY = (
     "ListPullTimeUpdateExclusions",
     "GetAccountSetting",
 )
+# collect.registry, continued: managed signing rules and repository creation templates.
+REGISTRY_2026 = ("GetSigningConfiguration", "DescribeRepositoryCreationTemplates")
+# collect.signing: the registry's signing rules, then each covered image's signing status.
+SIGNING = ("GetSigningConfiguration", "DescribeImageSigningStatus")
+# collect.replication: the registry's replication rules, then each covered image's status.
+REPLICATION = ("DescribeRegistry", "DescribeImageReplicationStatus")
 POLICIES = ("GetLifecyclePolicy", "GetRepositoryPolicy")
 TAGS = ("ListTagsForResource",)
 # IAM actions an operation needs besides its own. ListImageReferrers, in botocore's ECR model:
@@ -52,6 +58,9 @@ def ecr_operations(config: Config) -> list[str]:
         (scan_results or collect.registry, SCANNING),
         (scan_results, SCAN_RESULTS),
         (collect.registry, REGISTRY),
+        (collect.registry, REGISTRY_2026),
+        (collect.signing, SIGNING),
+        (collect.replication, REPLICATION),
         (collect.policies, POLICIES),
         (collect.tags, TAGS),
     )
