@@ -32,9 +32,9 @@ REGISTRY = (
     "DescribePullThroughCacheRules",
     "ListPullTimeUpdateExclusions",
     "GetAccountSetting",
+    "GetSigningConfiguration",
+    "DescribeRepositoryCreationTemplates",
 )
-# collect.registry, continued: managed signing rules and repository creation templates.
-REGISTRY_2026 = ("GetSigningConfiguration", "DescribeRepositoryCreationTemplates")
 # collect.signing: the registry's signing rules, then each covered image's signing status.
 SIGNING = ("GetSigningConfiguration", "DescribeImageSigningStatus")
 # collect.replication: the registry's replication rules, then each covered image's status.
@@ -58,7 +58,6 @@ def ecr_operations(config: Config) -> list[str]:
         (scan_results or collect.registry, SCANNING),
         (scan_results, SCAN_RESULTS),
         (collect.registry, REGISTRY),
-        (collect.registry, REGISTRY_2026),
         (collect.signing, SIGNING),
         (collect.replication, REPLICATION),
         (collect.policies, POLICIES),
