@@ -25,15 +25,17 @@ def create_private(path: str | os.PathLike[str], *, truncate: bool = True) -> in
     return fd
 
 
-def need_directory(path: Path, sink: str) -> None:
-    """A sink creates its own file or directory, never the directories above it: a missing one
-    is more often a typo or a volume not mounted than a wish, and it fails before the scan."""
+def need_directory(path: Path, sink: str, what: str) -> None:
+    """A sink creates its own `what` (file, database, directory), never the directories above
+    it: a missing one is more often a typo or a volume not mounted than a wish, and it fails
+    before the scan."""
     parent = path.parent
     if parent.is_dir():
         return
+    where = f"sink '{sink}': cannot create {what}"
     if parent.exists():
-        raise ConfigError(f"sink '{sink}': {parent} is not a directory")
+        raise ConfigError(f"{where}: {parent} is not a directory")
     raise ConfigError(
-        f"sink '{sink}': no such directory: {parent} (create it first: "
+        f"{where}: no such directory: {parent} (create it first: "
         f"mkdir -p {shlex.quote(str(parent))})"
     )

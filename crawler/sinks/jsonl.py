@@ -32,7 +32,7 @@ class JsonlSink:
         self._encoder = msgspec.json.Encoder()
         self._finished = False
         self._failed = False
-        self._written = False  # a whole record reached the file
+        self._written = False  # the scan got as far as records (even if the disk then failed)
         self._good = 0  # bytes of the file that hold whole lines
         self.path = None if path is None else Path(path)
         # Once closed: the file that holds the records (`path`, or its interrupted name).
@@ -41,7 +41,7 @@ class JsonlSink:
             self._tmp = None
             self._file: BinaryIO | gzip.GzipFile = sys.stdout.buffer
             return
-        need_directory(self.path, f"jsonl:{self.path}")
+        need_directory(self.path, f"jsonl:{self.path}", "file")
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             raw = os.fdopen(create_private(self._tmp), "wb")
@@ -53,6 +53,7 @@ class JsonlSink:
     async def write(self, batch: Sequence[ScanRecord]) -> None:
         data = self._encoder.encode_lines(batch)
         last = batch[-1]
+        self._written = True
         try:
             await anyio.to_thread.run_sync(self._write, data)
         except BrokenPipeError:
@@ -60,7 +61,6 @@ class JsonlSink:
         except OSError as exc:
             self._failed = True
             raise SinkError(f"cannot write to {self.path or 'stdout'}: {exc.strerror}") from None
-        self._written = True
         self._finished = isinstance(last, ScanSummary) and last.status != "interrupted"
 
     def _write(self, data: bytes) -> None:

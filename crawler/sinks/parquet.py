@@ -141,7 +141,7 @@ class ParquetSink:
         # Once closed: the directory, if this scan wrote files into it.
         self.kept: Path | None = None
         self._prune = prune
-        need_directory(self.directory, f"parquet:{directory}")
+        need_directory(self.directory, f"parquet:{directory}", "directory")
         self._created = not self.directory.exists()
         try:
             self.directory.mkdir(exist_ok=True)

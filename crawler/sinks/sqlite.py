@@ -145,7 +145,7 @@ class SqliteSink:
         self._since: str | None = None
         self._writers: dict[Table, _Writer] = {}
         self._written = False
-        need_directory(self.path, f"sqlite:{self.path}")
+        need_directory(self.path, f"sqlite:{self.path}", "database")
         self._created = not self.path.exists()
         try:
             # SQLite gives its -wal and -shm files the database file's mode.
@@ -181,11 +181,11 @@ class SqliteSink:
         self._db.execute("COMMIT")
 
     async def write(self, batch: Sequence[ScanRecord]) -> None:
+        self._written = True  # the scan got as far as records
         try:
             await anyio.to_thread.run_sync(self._write, batch)
         except sqlite3.Error as exc:
             raise SinkError(f"cannot write to sqlite:{self.path}: {exc}") from None
-        self._written = True
 
     def _write(self, batch: Sequence[Record]) -> None:
         now = iso(datetime.now(UTC))
