@@ -96,20 +96,28 @@ def observe(records: Sequence[dict[str, Any]], stopped: str = "") -> Observed:
     )
 
 
+def doubled_or_phantom(seen: Observed, before: Truth, after: Truth) -> str | None:
+    """What no scan may ever write: a record twice, or a record of something that never was."""
+    if len(seen.repositories) != len(set(seen.repositories)):
+        return "a repository appears twice"
+    keys = [image[:3] for image in seen.images]
+    if len(keys) != len(set(keys)):
+        return "an image appears twice"
+    phantom_repos = set(seen.repositories) - before[0] - after[0]
+    phantom_images = set(seen.images) - set(before[1]) - set(after[1])
+    if phantom_repos or phantom_images:
+        return f"records of things that never existed: {phantom_repos or phantom_images}"
+    return None
+
+
 def classify(seen: Observed, before: Truth, after: Truth) -> tuple[Outcome, str]:
     """Judge one run against the registry as it was before and after the scan: what existed
     throughout must be there (or be named by an error); anything else may be in either state."""
     repos_before, images_before = before
     repos_after, images_after = after
-    if len(seen.repositories) != len(set(seen.repositories)):
-        return "lost", "a repository appears twice"
+    if wrong := doubled_or_phantom(seen, before, after):
+        return "lost", wrong
     keys = [image[:3] for image in seen.images]
-    if len(keys) != len(set(keys)):
-        return "lost", "an image appears twice"
-    phantom_repos = set(seen.repositories) - repos_before - repos_after
-    phantom_images = set(seen.images) - set(images_before) - set(images_after)
-    if phantom_repos or phantom_images:
-        return "lost", f"records of things that never existed: {phantom_repos or phantom_images}"
 
     def named(region: str, repository: str) -> bool:
         return bool({(region, repository), (region, None), ("*", None)} & seen.errors)
