@@ -3,7 +3,8 @@
 moto returns every item in one response and never throttles or fails, so on its own it cannot
 exercise the crawler's paging, retry and error paths. Tests point their clients at this proxy
 instead and steer it through ``rules``, ``hooks`` and ``page_cap``; ``responses``,
-``handlers`` and ``rewrites`` model what moto lacks (tests/scanning.py: today's scanning modes).
+``handlers`` and ``rewrites`` model what moto lacks (tests/scanning.py: today's scanning modes;
+tests/inspector.py: Amazon Inspector, a restJson1 service whose operation is its path).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs, unquote_to_bytes
 
 import aiohttp
 from aiohttp import web
-from awswire import JSON_TYPE, LISTINGS, AwsError, Page, json_error
+from awswire import JSON_TYPE, LISTINGS, AwsError, Page, json_error, rest_operation
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -215,12 +216,14 @@ class AwsProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         target = request.headers.get("X-Amz-Target", "")
-        is_json = bool(target)
-        # STS speaks the query protocol: the operation is the form field Action.
-        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])
-        operation = target.rpartition(".")[2] if is_json else action[0]
         match = CREDENTIAL.search(request.headers.get("Authorization", ""))
         access_key, region, service = match.groups() if match else ("", "", "")
+        # restJson1 services (inspector2) name the operation by method and path.
+        rest = "" if target else rest_operation(service, request.method, request.path)
+        is_json = bool(target or rest)
+        # STS speaks the query protocol: the operation is the form field Action.
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])
+        operation = target.rpartition(".")[2] if target else rest or action[0]
         self.calls[operation] += 1
 
         rule = self._pick_rule(operation, region, access_key, body, service)
@@ -237,13 +240,13 @@ class AwsProxy:
                 return self._fault(rule.fault, is_json, operation, service)
 
         is_ecr = target.startswith(ECR_TARGET_PREFIX)
-        payload: dict[str, Any] = json.loads(body) if is_ecr and body else {}
+        payload: dict[str, Any] = json.loads(body) if (is_ecr or rest) and body else {}
         if is_ecr:
             # In a thread: a hook making a blocking boto3 call against moto must not stall us.
             for hook in list(self.hooks):
                 await asyncio.to_thread(hook, operation, region, payload)
 
-        if is_ecr and operation in self.responses:
+        if (is_ecr or rest) and operation in self.responses:
             try:
                 answer = self.responses[operation](region, payload)
             except AwsError as error:

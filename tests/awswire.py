@@ -1,16 +1,19 @@
 """ECR's wire conventions the test proxy (tests/awsproxy.py) adds over moto: error answers
 (AwsError), and paging of the answers moto returns whole: maxResults checked as ECR checks it
 (1..1000, 100 when absent), nextTokens bound to the listing they came from, and the list
-fields of one answer cut to the page asked for."""
+fields of one answer cut to the page asked for. Also the operations of restJson1 services
+(inspector2), which a request names by its method and path, not by a target header."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
 from aiohttp import web
 
 # Listing operation -> (request field that turns it into a lookup, the response's list fields:
@@ -35,6 +38,8 @@ INVALID_MAX_RESULTS = (
     "'Member must have value between 1 and 1000'"
 )
 JSON_TYPE = "application/x-amz-json-1.1"
+# Services that speak restJson1 and have operations the proxy's tests model.
+REST_SERVICES = frozenset({"inspector2"})
 
 
 class AwsError(Exception):
@@ -129,3 +134,24 @@ def _decode_token(token: Any, key: str) -> int | None:
     except (AttributeError, TypeError, ValueError, KeyError):
         return None
     return offset if ok else None
+
+
+def rest_operation(service: str, method: str, path: str) -> str:
+    """The operation a restJson1 request of `service` makes ("" for another service, or a path
+    no operation has), from botocore's model of it."""
+    if service not in REST_SERVICES:
+        return ""
+    return _rest_routes(service).get((method, path), "")
+
+
+@functools.cache
+def _rest_routes(service: str) -> dict[tuple[str, str], str]:
+    # Only fixed paths: the operations modelled here (POST /coverage/list, ...) have no
+    # parameters in their URI.
+    model = botocore.session.get_session().get_service_model(service)
+    routes = {}
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        if "{" not in http["requestUri"]:
+            routes[(http["method"], http["requestUri"].partition("?")[0])] = name
+    return routes
