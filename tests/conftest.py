@@ -63,11 +63,15 @@ def session_proxy(moto_url: str) -> Iterator[AwsProxy]:
 @pytest.fixture
 def proxy(session_proxy: AwsProxy, registry: str) -> AwsProxy:
     """The proxy over the seeded registry, with small pages and no faults, scanning as Clair
-    basic scanning does in every region (tests/scanning.py; a test may install other modes)."""
+    basic scanning does in every region (tests/scanning.py; a test may install other modes),
+    with no signing rules, no creation templates and moto's replication rules
+    (tests/registry_model.py; a test may install others)."""
+    from registry_model import model_registry
     from scanning import model_scanning  # it imports this module
 
     session_proxy.reset()
     model_scanning(session_proxy, {})
+    model_registry(session_proxy)
     return session_proxy
 
 
