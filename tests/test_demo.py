@@ -1,4 +1,5 @@
-"""`ecr-crawler demo`: the embedded emulator, the sample registry, a full scan into SQLite."""
+"""`ecr-crawler demo`: the embedded emulator, the sample registry in one scanning mode per
+region, a full scan into SQLite; and the emulator's scanning operations themselves."""
 
 from __future__ import annotations
 
@@ -7,18 +8,32 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import REGIONS, ecr_client, reseed
+
+from crawler.demo import DEMO_SCANNING
+from crawler.demo.data import encode, frontend, trainer
+from crawler.demo.seed import configure_scanning
+from crawler.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
+
+CLAIR, NATIVE, ENHANCED = "eu-west-1", "us-east-1", "ap-southeast-2"
 
 
-def test_demo_scans_the_sample_registry(tmp_path: Path) -> None:
-    """The demo runs with no AWS settings at all, writes the whole sample registry into
-    demo-inventory.db and shows example queries that work on it."""
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One run of `ecr-crawler demo` with no AWS settings at all: its output and database."""
+    cwd = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["XDG_CACHE_HOME"] = str(tmp_path / ".cache")
+    env["XDG_CACHE_HOME"] = str(cwd / ".cache")
     done = subprocess.run(
         [sys.executable, "-m", "crawler", "demo"],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -26,8 +41,30 @@ def test_demo_scans_the_sample_registry(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done, cwd / "demo-inventory.db"
+
+
+def rows(db_path: Path, query: str) -> list[Any]:
+    with closing(sqlite3.connect(db_path)) as db:
+        return db.execute(query).fetchall()
+
+
+def statuses(db_path: Path, region: str) -> dict[str, str | None]:
+    """digest -> scan status of every image of `region`."""
+    found = rows(
+        db_path,
+        "SELECT image_digest, json_extract(image_scan_status, '$.status') FROM images "
+        f"WHERE region = '{region}'",
+    )
+    return dict(found)
+
+
+def test_demo_scans_the_sample_registry(demo: tuple[Any, Path]) -> None:
+    """The demo writes the whole sample registry into demo-inventory.db and shows example
+    queries that work on it."""
+    done, db_path = demo
     assert "records written to demo-inventory.db" in done.stderr
-    with closing(sqlite3.connect(tmp_path / "demo-inventory.db")) as db:
+    with closing(sqlite3.connect(db_path)) as db:
         status, regions = db.execute("SELECT status, regions FROM scans").fetchone()
         counts = json.loads(regions)
         images = db.execute("SELECT json_array_length(image_tags) FROM images").fetchall()
@@ -45,10 +82,205 @@ def test_demo_scans_the_sample_registry(tmp_path: Path) -> None:
     assert {"repositories", "image_manifests", "scan_findings", "registries"} <= kinds
 
 
+def test_the_demo_scan_has_no_error_record(demo: tuple[Any, Path]) -> None:
+    """The emulator answers every call the demo's scan makes: no error record, optional or
+    not, and no error counted in any region."""
+    _, db_path = demo
+    assert rows(db_path, "SELECT operation, error_code, message FROM errors") == []
+    (regions,) = rows(db_path, "SELECT regions FROM scans")[0]
+    for region, counts in json.loads(regions).items():
+        assert counts["errors"] == counts["optional_errors"] == 0, region
+
+
+def test_each_demo_region_scans_in_its_own_mode(demo: tuple[Any, Path]) -> None:
+    """The registry records say each region's mode: Clair-based basic, AWS-native basic, and
+    enhanced (on the AWS-native basic version too), with the account's other settings."""
+    _, db_path = demo
+    found = {
+        region: (json.loads(configuration)["scan_type"], version, scope, mounting)
+        for region, configuration, version, scope, mounting in rows(
+            db_path,
+            "SELECT region, scanning_configuration, basic_scan_type_version, "
+            "registry_policy_scope, blob_mounting FROM registries",
+        )
+    }
+    assert found == {
+        CLAIR: ("BASIC", "CLAIR", "V2", "DISABLED"),
+        NATIVE: ("BASIC", "AWS_NATIVE", "V2", "DISABLED"),
+        ENHANCED: ("ENHANCED", "AWS_NATIVE", "V2", "DISABLED"),
+    }
+
+
+def test_demo_images_carry_the_results_of_their_regions_mode(demo: tuple[Any, Path]) -> None:
+    """Basic scans end COMPLETE (one AWS-native scan FAILED); under enhanced scanning every
+    runnable image is ACTIVE, an artifact UNSUPPORTED_IMAGE, one image's eligibility expired,
+    and only indexes and referrers (never asked) have no status."""
+    _, db_path = demo
+    assert set(statuses(db_path, CLAIR).values()) == {"COMPLETE", None}
+    assert set(statuses(db_path, NATIVE).values()) == {"COMPLETE", "FAILED", None}
+    enhanced = statuses(db_path, ENHANCED)
+    assert set(enhanced.values()) == {
+        "ACTIVE",
+        "UNSUPPORTED_IMAGE",
+        "SCAN_ELIGIBILITY_EXPIRED",
+        None,
+    }
+    assert statuses(db_path, NATIVE)[encode(trainer(NATIVE, 0))[1]] == "FAILED"
+    assert enhanced[encode(frontend(ENHANCED, "dangling"))[1]] == "SCAN_ELIGIBILITY_EXPIRED"
+    never_asked = {
+        digest
+        for digest, media_type, artifact, subject in rows(
+            db_path,
+            "SELECT image_digest, image_manifest_media_type, artifact_media_type, "
+            f"subject_manifest_digest FROM images WHERE region = '{ENHANCED}'",
+        )
+        if media_type in INDEX_TYPES or subject or artifact not in IMAGE_CONFIG_TYPES
+    }
+    assert never_asked
+    assert {d for d, status in enhanced.items() if status is None} == never_asked
+
+
+def test_demo_findings_have_each_modes_shape(demo: tuple[Any, Path]) -> None:
+    """Basic findings in the basic regions, Inspector's (with a finding ARN) in the enhanced
+    one, and each scanned image's severity counts add up to its findings."""
+    _, db_path = demo
+    shapes = rows(
+        db_path,
+        "SELECT region, scan_type, count(*), count(finding_arn) FROM scan_findings GROUP BY 1, 2",
+    )
+    assert {(region, kind) for region, kind, _, _ in shapes} == {
+        (CLAIR, "BASIC"),
+        (NATIVE, "BASIC"),
+        (ENHANCED, "ENHANCED"),
+    }
+    assert all(arns == (count if kind == "ENHANCED" else 0) for _, kind, count, arns in shapes)
+    per_image = rows(
+        db_path,
+        "SELECT i.image_scan_findings_summary, count(f.image_digest) FROM images AS i "
+        "LEFT JOIN scan_findings AS f ON f.region = i.region AND f.image_digest = i.image_digest "
+        "WHERE i.image_scan_findings_summary IS NOT NULL GROUP BY i.region, i.image_digest",
+    )
+    assert per_image
+    for summary, findings in per_image:
+        assert sum(json.loads(summary)["finding_severity_counts"].values()) == findings
+
+
+def test_the_demo_compliance_report_shows_failed_and_expired_scans(
+    demo: tuple[Any, Path],
+) -> None:
+    """`ecr-crawler checks` on the demo's database reports the failed scan and the image whose
+    scan eligibility expired, one finding each."""
+    _, db_path = demo
+    done = subprocess.run(
+        [sys.executable, "-m", "crawler", "checks", str(db_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    checks = {c["id"]: (c["status"], c["findings"]) for c in json.loads(done.stdout)["checks"]}
+    assert checks["image-scan-failed"] == ("failed", 1)
+    assert checks["scan-eligibility-expired"] == ("failed", 1)
+    assert checks["registry-basic-scanning"] == ("failed", 2)
+
+
+@pytest.fixture(scope="module")
+def modes(moto_url: str) -> Iterator[str]:
+    """The tests' emulator seeded as the demo's, scanning modes included; reseeded without
+    them afterwards, as the other modules expect."""
+    reseed(moto_url)
+    for region in REGIONS:
+        configure_scanning(ecr_client(moto_url, region), region, DEMO_SCANNING[region])
+    yield moto_url
+    reseed(moto_url)
+
+
+def test_enhanced_findings_come_in_pages(modes: str) -> None:
+    """DescribeImageScanFindings follows maxResults with a nextToken; the pages together are the
+    whole answer, and every page carries the counts of all findings."""
+    ecr = ecr_client(modes, ENHANCED)
+    ids = {"repositoryName": "web/frontend", "imageId": {"imageTag": "latest"}}
+    whole = ecr.describe_image_scan_findings(**ids)
+    assert whole["imageScanStatus"]["status"] == "ACTIVE"
+    assert "nextToken" not in whole
+    pages, token = [], None
+    while True:
+        page = ecr.describe_image_scan_findings(
+            **ids, maxResults=1, **({"nextToken": token} if token else {})
+        )
+        pages.append(page["imageScanFindings"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    expected = whole["imageScanFindings"]
+    assert len(pages) == len(expected["enhancedFindings"]) > 1
+    assert [p["enhancedFindings"][0] for p in pages] == expected["enhancedFindings"]
+    assert all(p["findingSeverityCounts"] == expected["findingSeverityCounts"] for p in pages)
+
+
+def test_aws_native_results_come_only_from_scan_findings(modes: str) -> None:
+    """Under AWS-native basic scanning DescribeImages has no scan result even for a scanned
+    image; DescribeImageScanFindings has it, and ScanNotFoundException for an unscanned one."""
+    ecr = ecr_client(modes, NATIVE)
+    detail = ecr.describe_images(repositoryName="web/frontend", imageIds=[{"imageTag": "latest"}])
+    assert "imageScanStatus" not in detail["imageDetails"][0]
+    assert "imageScanFindingsSummary" not in detail["imageDetails"][0]
+    found = ecr.describe_image_scan_findings(
+        repositoryName="web/frontend", imageId={"imageTag": "latest"}
+    )
+    assert found["imageScanStatus"]["status"] == "COMPLETE"
+    assert found["imageScanFindings"]["findings"]
+    with pytest.raises(ClientError) as raised:
+        ecr.describe_image_scan_findings(
+            repositoryName="web/frontend", imageId={"imageTag": "v1.0.0"}
+        )
+    assert raised.value.response["Error"]["Code"] == "ScanNotFoundException"
+    clair = ecr_client(modes, CLAIR)
+    kept = clair.describe_images(repositoryName="web/frontend", imageIds=[{"imageTag": "latest"}])
+    assert kept["imageDetails"][0]["imageScanStatus"]["status"] == "COMPLETE"
+
+
+def test_account_settings_know_three_names_and_their_values(modes: str) -> None:
+    """GetAccountSetting answers the three documented names and refuses others; PutAccountSetting
+    refuses a value the model does not list."""
+    ecr = ecr_client(modes, CLAIR)
+    assert ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "DISABLED"
+    for call in (
+        lambda: ecr.get_account_setting(name="NO_SUCH_SETTING"),
+        lambda: ecr.put_account_setting(name="BLOB_MOUNTING", value="SOMETIMES"),
+    ):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert raised.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_repository_scanning_follows_the_registry_rules(modes: str) -> None:
+    """BatchGetRepositoryScanningConfiguration applies the registry's current rules, reports a
+    missing repository as a failure and refuses more than 25 names."""
+    ecr = ecr_client(modes, ENHANCED)
+    reply = ecr.batch_get_repository_scanning_configuration(
+        repositoryNames=["api/orders", "no/such"]
+    )
+    (orders,) = reply["scanningConfigurations"]
+    assert (orders["scanFrequency"], orders["scanOnPush"]) == ("CONTINUOUS_SCAN", True)
+    assert [f["failureCode"] for f in reply["failures"]] == ["REPOSITORY_NOT_FOUND"]
+    basic = ecr_client(modes, NATIVE).batch_get_repository_scanning_configuration(
+        repositoryNames=["web/frontend", "api/orders"]
+    )
+    frequencies = {c["repositoryName"]: c["scanFrequency"] for c in basic["scanningConfigurations"]}
+    assert frequencies == {"web/frontend": "SCAN_ON_PUSH", "api/orders": "MANUAL"}
+    with pytest.raises(ClientError) as raised:
+        ecr.batch_get_repository_scanning_configuration(
+            repositoryNames=[f"r{i}" for i in range(26)]
+        )
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
 def test_an_index_lists_its_children_by_the_digest_and_size_they_are_pushed_with() -> None:
     """The sample index's descriptors are the digests and sizes of the children's exact text,
     as ECR computes them, so the crawler can fold children under their parent."""
-    from crawler.demo.data import child, encode, index, oci_manifest
+    from crawler.demo.data import child, index, oci_manifest
 
     manifest = oci_manifest("test/amd64")
     text, digest = encode(manifest)

@@ -10,7 +10,8 @@ by the region's own settings, as on AWS.
   the API response to return scan results. Use the DescribeImageScanFindings API instead."
   DescribeImageScanFindings (DISF) gives COMPLETE and basic findings (ImageScanFinding) for a
   scanned image, ScanNotFoundException for the others.
-- ENHANCED (GetRegistryScanningConfiguration scanType ENHANCED): Amazon Inspector.
+- ENHANCED (GetRegistryScanningConfiguration scanType ENHANCED, BASIC_SCAN_TYPE_VERSION =
+  AWS_NATIVE): Amazon Inspector.
   DescribeImages never had the two fields (aws/containers-roadmap#1662). With continuous
   scanning every runnable image is covered: DISF answers ACTIVE ("Continuous scan is selected
   for image.") with `enhancedFindings` (EnhancedImageScanFinding: "This is returned when
@@ -72,9 +73,13 @@ class ScannedImage:
 
 
 def mode(scan_type: str, basic_version: str) -> Mode:
-    if scan_type == "ENHANCED":
-        return "ENHANCED"
-    return "AWS_NATIVE" if basic_version == "AWS_NATIVE" else "CLAIR"
+    """A region's mode from its settings. A region still on the CLAIR version scans as moto
+    does, even with scan type ENHANCED: on AWS an enhanced registry is on the AWS-native version
+    too, and the tests build their own modes on moto's old behaviour (tests/scanning.py), some
+    by putting ENHANCED alone."""
+    if basic_version != "AWS_NATIVE":
+        return "CLAIR"
+    return "ENHANCED" if scan_type == "ENHANCED" else "AWS_NATIVE"
 
 
 def status(scan_mode: Mode, image: ScannedImage, *, scanned: bool) -> str | None:
