@@ -5,15 +5,19 @@ optional call could not read is yielded as an `error` record (optional: true) wi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import msgspec
 import structlog
+from aiobotocore.session import AioSession
 
+from crawler.aws.call import Caller, CallStats, open_client
 from crawler.aws.client import RegionClient
 from crawler.cache import ManifestCache
 from crawler.config import Config
 from crawler.ecr import Optional
 from crawler.ecr.images import list_images
+from crawler.ecr.inspector import list_findings
 from crawler.ecr.manifests import ManifestSource, children_of, list_referrers, parse_manifest
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
@@ -23,11 +27,12 @@ from crawler.errors import AccessDeniedError, AwsError
 from crawler.lookups import ImageLookups
 from crawler.media_types import INDEX_TYPES
 from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
-from crawler.region import Region, learn_region
+from crawler.region import Inspector, Region, learn_region
 
 log = structlog.get_logger(__name__)
 
 Page = Sequence[ScanRecord]
+INSPECTOR_OPERATIONS = frozenset({"ListCoverage", "ListFindingAggregations", "ListFindings"})
 # Records per page when a repository's images are sent at once.
 PAGE = 1000
 
@@ -53,8 +58,21 @@ class Collection:
             self.images if collect.manifests == "off" else self.images_with_manifests,
         ]
 
-    async def open_region(self, client: RegionClient, principal: str) -> Region:
-        return await learn_region(client, principal, self._collect)
+    async def open_region(
+        self, client: RegionClient, principal: str, inspector: Caller | None = None
+    ) -> Region:
+        return await learn_region(client, principal, self._collect, inspector)
+
+    @asynccontextmanager
+    async def inspector(
+        self, session: AioSession, region: str, config: Config, stats: CallStats
+    ) -> AsyncIterator[Caller | None]:
+        """With collect.inspector, an inspector2 client for the account-region."""
+        if not self._collect.inspector:
+            yield None
+            return
+        async with open_client(session, "inspector2", region, config) as inspector:
+            yield Caller(inspector, config, stats=stats, rate_limit=config.rate_limit)
 
     async def repositories(self, region: Region) -> AsyncIterator[Repository]:
         """Every repository, with its effective scanning when scan results are collected."""
@@ -130,6 +148,9 @@ class Collection:
             yield [registry]
             templates = await creation_templates(optional, self.scan_id, registry.registry_id)
             yield templates or []
+        if region.inspector is not None and self._collect.scan_findings == "full":
+            async for findings in self._inspector_findings(region, region.inspector):
+                yield findings
             exclusions = registry.pull_time_update_exclusions
         elif self._collect.manifests != "off":
             # Only a warning hangs on this call, so its denial is no error record.
@@ -138,6 +159,22 @@ class Collection:
         if self._collect.manifests != "off":
             excluded = None if exclusions is None else role_arn(principal) in exclusions
             self._pull_times.setdefault(role_arn(principal), {})[region.client.region] = excluded
+
+    async def _inspector_findings(
+        self, region: Region, inspector: Inspector
+    ) -> AsyncIterator[Page]:
+        client = region.client
+        try:
+            async for page in list_findings(
+                inspector.caller,
+                client.account_id,
+                scan_id=self.scan_id,
+                region=client.region,
+                coverage=inspector.coverage,
+            ):
+                yield page
+        except AwsError as exc:
+            region.optional.failed(exc)
 
     def warn_pull_times(self) -> None:
         """Once per principal: BatchGetImage by the crawler updates each image's
@@ -210,7 +247,8 @@ def error_record(
     """What could not be collected, as a record (logged once, here)."""
     message = exc.message
     if optional and isinstance(exc, AccessDeniedError):
-        message += f" (add ecr:{exc.operation} to the crawler's IAM policy)"
+        service = "inspector2" if exc.operation in INSPECTOR_OPERATIONS else "ecr"
+        message += f" (add {service}:{exc.operation} to the crawler's IAM policy)"
     log.error("could not collect", operation=exc.operation, error=exc.code, message=message)
     return Error(
         scan_id=scan_id,

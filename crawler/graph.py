@@ -222,12 +222,14 @@ class _Crawl:
         repo_slots = anyio.Semaphore(self.config.concurrency.repositories)
         calls = (self.stats.calls, self.api_calls, DECODERS)
         try:
+            inspector = self.collection.inspector(session, region, self.config, self.stats.calls)
             async with (
                 open_region_client(session, self.config, account_id, region, *calls) as client,
+                inspector as bulk,
                 anyio.create_task_group() as tg,
             ):
                 try:
-                    unit = await self.collection.open_region(client, principal)
+                    unit = await self.collection.open_region(client, principal, bulk)
                     async for repository in self.collection.repositories(unit):
                         await repo_slots.acquire()
                         tg.start_soon(self._repository, unit, repository, repo_slots)

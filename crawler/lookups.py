@@ -15,13 +15,14 @@ from crawler.aws.client import RegionClient
 from crawler.config import Collect
 from crawler.ecr import Optional
 from crawler.ecr.findings import is_scanned
+from crawler.ecr.inspector import image_scan
 from crawler.ecr.replication import describe_replication, replication_covers
 from crawler.ecr.scanning import ScanResult, can_have_result, describe_scan
 from crawler.ecr.signing import describe_signing, signature_subjects, signed, signing_covers
 from crawler.errors import AwsError
 from crawler.media_types import SIGNATURE_TYPES
 from crawler.records import Image, ImageScanStatus, ScanRecord
-from crawler.region import Region
+from crawler.region import Inspector, Region
 
 # Images whose calls are asked at once (the client's limit bounds the calls in flight).
 CHUNK = 100
@@ -98,6 +99,8 @@ class ImageLookups:
     def _asks_scan(self, region: Region, image: Image) -> bool:
         if image.image_scan_status is not None:  # DescribeImages had it (Clair basic scanning)
             return self._scan == "full" and is_scanned(image)
+        if region.inspector is not None:  # Inspector answered for the whole registry
+            return False
         return not region.scanning.in_describe_images and can_have_result(image)
 
     def _answered(
@@ -105,7 +108,9 @@ class ImageLookups:
     ) -> Image:
         digest = image.image_digest
         changes: dict[str, Any] = {}
-        if self._scan != "off":
+        if region.inspector is not None:
+            changes.update(_inspected(image, region.inspector))
+        elif self._scan != "off":
             changes.update(_scan_fields(image, answers.get(SCAN, digest)))
         if self._signing:
             covered = signing_covers(region.signing, image.repository_name)
@@ -145,6 +150,19 @@ def _scan_fields(image: Image, result: ScanResult | None) -> dict[str, Any]:
     if result is None or result.status is None:
         return {}
     return {"image_scan_status": result.status, "image_scan_findings_summary": result.summary}
+
+
+def _inspected(image: Image, inspector: Inspector) -> dict[str, Any]:
+    """What Amazon Inspector says of the image: its scan result, and whether it runs."""
+    key = (image.repository_name, image.image_digest)
+    coverage = inspector.coverage.get(key)
+    status, summary = image_scan(coverage, inspector.counts.get(key))
+    fields: dict[str, Any] = {"image_scan_status": status, "image_scan_findings_summary": summary}
+    if image.image_status == "ARCHIVED" and status is None:
+        fields["image_scan_status"] = ARCHIVED
+    if coverage is not None:
+        fields.update(in_use_count=coverage.in_use_count, last_in_use_at=coverage.last_in_use_at)
+    return fields
 
 
 def _runnable(image: Image) -> bool:

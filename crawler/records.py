@@ -133,6 +133,10 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     signed_by: list[Literal["managed_signing", "referrer"]] | None = None
     # With collect.replication: one status per destination ([] when no rule covers it).
     replication_statuses: list[ReplicationStatus] | None = None
+    # With collect.inspector, in registries with enhanced scanning: the ECS tasks and EKS pods
+    # running the image (Inspector's ListCoverage), and when it last ran in one.
+    in_use_count: int | None = None
+    last_in_use_at: datetime | None = None
 
 
 class Descriptor(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from crawler.aws.call import Caller
 from crawler.aws.client import RegionClient
 from crawler.config import Collect
 from crawler.ecr import Optional, snake_keys
+from crawler.ecr.inspector import Coverage, ImageKey, image_coverage, severity_counts
 from crawler.ecr.scanning import UNKNOWN, Scanning, learn_scanning
 from crawler.ecr.signing import signing_configuration
+from crawler.errors import AwsError
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class Region:
     signing: dict[str, Any] | None
     # The region's own optional calls; their errors come with the registry stage.
     optional: Optional
+    # With collect.inspector in an enhanced registry: each image's coverage and severity
+    # counts from Amazon Inspector, which then stands in for DescribeImageScanFindings.
+    inspector: Inspector | None = None
 
     @property
     def replication(self) -> dict[str, Any] | None:
@@ -36,7 +42,16 @@ class Region:
         return configuration
 
 
-async def learn_region(client: RegionClient, principal: str, collect: Collect) -> Region:
+@dataclass(frozen=True)
+class Inspector:
+    caller: Caller
+    coverage: dict[ImageKey, Coverage]
+    counts: dict[ImageKey, dict[str, int]]
+
+
+async def learn_region(
+    client: RegionClient, principal: str, collect: Collect, inspector: Caller | None = None
+) -> Region:
     optional = Optional(client)
     scanning = UNKNOWN
     if collect.scan_findings != "off" or collect.registry:
@@ -47,4 +62,18 @@ async def learn_region(client: RegionClient, principal: str, collect: Collect) -
     signing = None
     if collect.signing or collect.registry:
         signing = await signing_configuration(optional)
-    return Region(client, principal, scanning, registry, signing, optional)
+    bulk = None
+    if inspector is not None and scanning.scan_type == "ENHANCED":
+        bulk = await _inspector(optional, inspector, client.account_id)
+    return Region(client, principal, scanning, registry, signing, optional, bulk)
+
+
+async def _inspector(optional: Optional, caller: Caller, account_id: str) -> Inspector | None:
+    """Inspector's answers, or None (the error kept) to fall back on DescribeImageScanFindings."""
+    try:
+        coverage = await image_coverage(caller, account_id)
+        counts = await severity_counts(caller, account_id)
+    except AwsError as exc:
+        optional.failed(exc)
+        return None
+    return Inspector(caller, coverage, counts)

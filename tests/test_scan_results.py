@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from awsproxy import AwsProxy, Rule
 from conftest import ecr_client, make_config, run_scan
+from inspector import model_inspector
 from scanning import Mode, model_scanning, scan_truth
 
 from crawler.media_types import INDEX_TYPES
@@ -175,3 +176,43 @@ def test_denied_scan_findings_is_one_optional_error_per_repository(proxy: AwsPro
     assert all(e.optional and e.operation == "DescribeImageScanFindings" for e in errors)
     assert len({e.repository_name for e in errors}) == len(errors)
     assert all(i.image_scan_status is None for i in sink.of("image"))
+
+
+def test_inspector_stands_in_for_per_image_calls(proxy: AwsProxy) -> None:
+    """collect.inspector in an enhanced registry: the same results as the per-image calls, no
+    DescribeImageScanFindings at all, and whether each image runs in ECS or EKS."""
+    truth_model = model_inspector(proxy, {REGION: "ENHANCED"})
+    running = next(i.digest for i in truth_model.images[REGION] if i.status == "ACTIVE")
+    model_inspector(proxy, {REGION: "ENHANCED"}, in_use={running: (3, 1_790_000_000.0)})
+    config = make_config(proxy, regions=[REGION], **OFF, **{"collect.inspector": True})
+    summary, sink = run_scan(config)
+    assert summary.status == "complete"
+    assert not sink.of("error")
+    assert proxy.calls["DescribeImageScanFindings"] == 0
+    assert proxy.calls["ListCoverage"] >= 1
+    truth = scan_truth(proxy, [REGION])
+    got = results(sink.of("image"))
+    assert {d: r for d, r in got.items() if r != (None, None)} == {
+        d: r for d, r in truth.items() if r != (None, None)
+    }
+    images = {i.image_digest: i for i in sink.of("image")}
+    assert images[running].in_use_count == 3
+    assert images[running].last_in_use_at is not None
+
+
+def test_inspector_denied_falls_back_to_per_image_calls(proxy: AwsProxy) -> None:
+    """Without inspector2:ListCoverage the results still come, image by image, and one optional
+    error names the inspector2 action to add."""
+    model_inspector(proxy, {REGION: "ENHANCED"})
+    proxy.rules.append(Rule("access_denied", operation="ListCoverage"))
+    config = make_config(proxy, regions=[REGION], **OFF, **{"collect.inspector": True})
+    summary, sink = run_scan(config)
+    assert summary.status == "complete"
+    [error] = sink.of("error")
+    assert error.optional
+    assert "inspector2:ListCoverage" in error.message
+    assert proxy.calls["DescribeImageScanFindings"] > 0
+    truth = scan_truth(proxy, [REGION])
+    assert {d: r for d, r in results(sink.of("image")).items() if r != (None, None)} == {
+        d: r for d, r in truth.items() if r != (None, None)
+    }

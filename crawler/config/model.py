@@ -150,6 +150,10 @@ class Collect(_Section, frozen=True):
     signing: bool = False
     """DescribeImageSigningStatus for each image of a repository a managed signing rule covers:
     the image record's signing_statuses and signed."""
+    inspector: bool = False
+    """In registries with enhanced scanning, Amazon Inspector's bulk calls (ListCoverage,
+    ListFindingAggregations, ListFindings) instead of DescribeImageScanFindings per image, and
+    each image's in_use_count and last_in_use_at (ECS tasks and EKS pods running it)."""
     replication: bool = False
     """DescribeImageReplicationStatus for each image of a repository a replication rule covers:
     the image record's replication_statuses."""
