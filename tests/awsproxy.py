@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 import aiohttp
 from aiohttp import web
-from awswire import JSON_TYPE, LISTINGS, AwsError, Page, json_error, rest_operation
+from awswire import JSON_TYPE, LISTINGS, AwsError, Page, json_error, operation_name, rest_operation
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -221,23 +221,14 @@ class AwsProxy:
         # restJson1 services (inspector2) name the operation by method and path.
         rest = "" if target else rest_operation(service, request.method, request.path)
         is_json = bool(target or rest)
-        # STS speaks the query protocol: the operation is the form field Action.
-        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])
-        operation = target.rpartition(".")[2] if target else rest or action[0]
+        operation = operation_name(target, rest, body)
         self.calls[operation] += 1
 
         rule = self._pick_rule(operation, region, access_key, body, service)
         if rule is not None:
-            self.faults[rule.fault] += 1
-            if rule.fault == "reset":
-                return self._reset(request)
-            if rule.fault == "latency":
-                await asyncio.sleep(rule.delay)
-            elif rule.fault == "malformed":
-                content_type = JSON_TYPE if is_json else "text/xml"
-                return web.Response(status=200, body=rule.body, content_type=content_type)
-            else:
-                return self._fault(rule.fault, is_json, operation, service)
+            faulty = await self._inject(rule, request, is_json, operation, service)
+            if faulty is not None:
+                return faulty
 
         is_ecr = target.startswith(ECR_TARGET_PREFIX)
         payload: dict[str, Any] = json.loads(body) if (is_ecr or rest) and body else {}
@@ -256,6 +247,18 @@ class AwsProxy:
         fields = listing[1] if listing is not None and listing[0] not in payload else None
         if fields is not None or (is_ecr and operation in self.handlers):
             return await self._modelled(request, operation, region, payload, fields)
+        return await self._forward(request, body, operation, region, payload, is_json)
+
+    async def _forward(
+        self,
+        request: web.Request,
+        body: bytes,
+        operation: str,
+        region: str,
+        payload: dict[str, Any],
+        is_json: bool,
+    ) -> web.Response:
+        """moto's answer, with the operation's rewrite if it has one."""
         status, headers, data = await self._upstream(request, body)
         if status == 200 and operation in self.rewrites:
             reply = json.loads(data)
@@ -267,6 +270,21 @@ class AwsProxy:
         if status == 200 and not is_json and operation in self.text_rewrites:
             data = self.text_rewrites[operation](data.decode()).encode()
         return web.Response(status=status, headers=headers, body=data)
+
+    async def _inject(
+        self, rule: Rule, request: web.Request, is_json: bool, operation: str, service: str
+    ) -> web.StreamResponse | None:
+        """The fault's answer; None when the call goes on (after a "latency" rule's sleep)."""
+        self.faults[rule.fault] += 1
+        if rule.fault == "reset":
+            return self._reset(request)
+        if rule.fault == "latency":
+            await asyncio.sleep(rule.delay)
+            return None
+        if rule.fault == "malformed":
+            content_type = JSON_TYPE if is_json else "text/xml"
+            return web.Response(status=200, body=rule.body, content_type=content_type)
+        return self._fault(rule.fault, is_json, operation, service)
 
     def _pick_rule(
         self, operation: str, region: str, access_key: str, body: bytes, service: str = ""

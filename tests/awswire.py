@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import botocore.session
 from aiohttp import web
@@ -134,6 +135,14 @@ def _decode_token(token: Any, key: str) -> int | None:
     except (AttributeError, TypeError, ValueError, KeyError):
         return None
     return offset if ok else None
+
+
+def operation_name(target: str, rest: str, body: bytes) -> str:
+    """The operation of a request: its target header's (JSON), `rest` (restJson1) or its form
+    field Action (STS's query protocol)."""
+    if target:
+        return target.rpartition(".")[2]
+    return rest or parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
 def rest_operation(service: str, method: str, path: str) -> str:

@@ -33,6 +33,10 @@ class Pager:
             )
         return min(size, self._cap)
 
+    def cap(self, size: int) -> int:
+        """`size` within the scenario's page_cap (for listings with their own maxResults)."""
+        return min(size, self._cap)
+
     def token(self, scope: str, cursor: tuple[int, int]) -> str:
         text = f"{cursor[0]}.{cursor[1]}"
         return base64.urlsafe_b64encode(f"{text}.{self._mac(scope, text)}".encode()).decode()

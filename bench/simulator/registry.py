@@ -270,6 +270,13 @@ class Registry:
         span = (EPOCH_NOW - repo.created_at) / (repo.image_count + 1)
         return round(repo.created_at + span * (meta.index + _unit(meta.bits, PUSHED)), 3)
 
+    def pulled_at(self, repo: Repository, meta: ImageMeta) -> float | None:
+        """lastRecordedPullTime: 80% of images were pulled since their push."""
+        if _unit(meta.bits, PULLED) >= 0.8:
+            return None
+        pushed = self.pushed_at(repo, meta)
+        return round(pushed + _unit(meta.bits, PULL_TIME) * (EPOCH_NOW - pushed), 3)
+
     def scan_draw(self, repo: Repository, meta: ImageMeta) -> ScanDraw | None:
         """The image's scan as its hash draws it (None: never scanned); what each scanning mode
         reports of it is bench/simulator/findings.py's."""
@@ -285,9 +292,6 @@ class Registry:
         text, media, artifact = self.manifest(repo, meta)
         bits = meta.bits
         pushed = self.pushed_at(repo, meta)
-        last_pull = None
-        if _unit(bits, PULLED) < 0.8:
-            last_pull = round(pushed + _unit(bits, PULL_TIME) * (EPOCH_NOW - pushed), 3)
         result = in_describe_images(
             mode,
             index=meta.kind == "index",
@@ -311,7 +315,7 @@ class Registry:
             imageStatus="ARCHIVED" if meta.archived else "ACTIVE",
             imageTags=list(meta.tags) if meta.tags else None,
             artifactMediaType=artifact,
-            lastRecordedPullTime=last_pull,
+            lastRecordedPullTime=self.pulled_at(repo, meta),
             imageScanStatus=scan_status,
             imageScanFindingsSummary=summary,
             lastArchivedAt=round(pushed + 86_400.0, 3) if meta.archived else None,

@@ -1,4 +1,5 @@
-"""The HTTP side: one aiohttp application on 127.0.0.1 that answers ECR and STS calls.
+"""The HTTP side: one aiohttp application on 127.0.0.1 that answers ECR, STS and Amazon
+Inspector calls.
 
 A call goes: seeded faults (connection reset, 5xx) -> credentials (the account from the access
 key) -> the quota of (account, region, operation) -> the operation -> the scenario's latency,
@@ -23,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from bench.simulator.ecr import Ecr
+from bench.simulator.inspector import Inspector
 from bench.simulator.paging import Pager
 from bench.simulator.quota import Quotas
 from bench.simulator.registry import Registry, account_of
@@ -31,6 +33,7 @@ from bench.simulator.scenario import Scenario
 from bench.simulator.sts import Sts
 from bench.simulator.wire import (
     ECR_JSON,
+    REST_JSON,
     STS_JSON,
     ApiError,
     Call,
@@ -73,7 +76,7 @@ def _add(counter: dict[str, int], key: str, n: int = 1) -> None:
 
 
 class Simulator:
-    """The ECR + STS simulator of one scenario."""
+    """The ECR + STS (+ Inspector) simulator of one scenario."""
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -81,6 +84,7 @@ class Simulator:
         secret = hashlib.sha256(f"tokens/{scenario.seed}".encode()).digest()
         self.ecr = Ecr(self.registry, Pager(secret, scenario.page_cap))
         ScanOperations(self.ecr)
+        self.inspector = Inspector(self.registry, self.ecr.pager)
         self.sts = Sts(scenario.accounts)
         self.quotas = Quotas(scenario)
         self.stats = Stats()
@@ -133,9 +137,16 @@ class Simulator:
             # The client went away mid-request (a tool stopped at its time cap): no one to answer.
             return web.Response(status=400)
         headers = request.headers
-        call = parse_call(headers.get("X-Amz-Target", ""), headers.get("Authorization", ""), body)
+        call = parse_call(
+            headers.get("X-Amz-Target", ""),
+            headers.get("Authorization", ""),
+            body,
+            request.method,
+            request.path,
+        )
         if call is None:
-            status, out, data = json_error(ApiError("UnknownOperationException", "Not ECR/STS"))
+            error = ApiError("UnknownOperationException", "Not ECR, STS or Inspector")
+            status, out, data = json_error(error)
             return web.Response(status=status, headers=out, body=data)
         _add(self.stats.calls, call.operation, 1)
         since = arrived - self._epoch
@@ -178,6 +189,9 @@ class Simulator:
         if call.service == "sts":
             members = self.sts.call(call.operation, account, call.access_key, payload)
             return 200, {"Content-Type": STS_JSON}, json_result(members), 1
+        if call.service == "inspector2":
+            answer, items = self.inspector.call(call.operation, account, call.region, payload)
+            return 200, {"Content-Type": REST_JSON}, json_body(answer), items
         shape, items = self.ecr.call(call.operation, account, call.region, payload)
         return 200, {"Content-Type": ECR_JSON}, json_body(shape), items
 

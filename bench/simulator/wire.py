@@ -1,10 +1,11 @@
-"""The two AWS wire protocols the simulator speaks, and its error type.
+"""The AWS wire protocols the simulator speaks, and its error type.
 
 ECR is awsJson1_1: POST /, `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>`, a JSON
 body; errors are `{"__type": code, "message": ...}` with `x-amzn-ErrorType`. STS is awsQuery in
 the pinned botocore: a form body with `Action=GetCallerIdentity` (or `Action=AssumeRole` and
 its parameters), XML answers and `<ErrorResponse>` errors (newer botocore may speak awsJson1_0
-to STS; both are served).
+to STS; both are served). Amazon Inspector (inspector2) is restJson1: the operation is the
+request's path (POST /coverage/list, ...), the service the SigV4 scope's; errors as ECR's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from bench.simulator.shapes import JsonError
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
 STS_TARGET = "AWSSecurityTokenServiceV20110615."
 ECR_JSON = "application/x-amz-json-1.1"
+REST_JSON = "application/json"
+# inspector2's operations the simulator serves: (method, requestUri) in botocore's model.
+INSPECTOR_ROUTES = {
+    ("POST", "/coverage/list"): "ListCoverage",
+    ("POST", "/findings/list"): "ListFindings",
+    ("POST", "/findings/aggregation/list"): "ListFindingAggregations",
+}
 STS_JSON = "application/x-amz-json-1.0"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]*/([^/]*)/([^/]*)/")
@@ -89,17 +97,22 @@ def missing_credentials() -> ApiError:
 class Call:
     """One parsed request: who, where, which operation, in which protocol."""
 
-    service: Literal["ecr", "sts"]
+    service: Literal["ecr", "sts", "inspector2"]
     operation: str
     protocol: Protocol
     access_key: str
     region: str
 
 
-def parse_call(target: str, authorization: str, body: bytes) -> Call | None:
-    """The call a request makes; None when it is neither ECR nor STS."""
+def parse_call(
+    target: str, authorization: str, body: bytes, method: str = "POST", path: str = "/"
+) -> Call | None:
+    """The call a request makes; None when it is not one of ECR, STS or Inspector's."""
     match = CREDENTIAL.search(authorization)
     access_key, region = (match[1], match[2]) if match else ("", "")
+    if not target and match and match[3] == "inspector2":
+        operation = INSPECTOR_ROUTES.get((method, path))
+        return Call("inspector2", operation, "json", access_key, region) if operation else None
     if target.startswith(ECR_TARGET):
         return Call("ecr", target[len(ECR_TARGET) :], "json", access_key, region)
     if target.startswith(STS_TARGET):
