@@ -192,8 +192,7 @@ def test_access_denied_on_list_coverage_raises_access_denied_error(
 
 
 def test_model_pages_as_the_inspector2_model_says(proxy: AwsProxy, model: InspectorModel) -> None:
-    """maxResults over the model's maximum and unknown filters are ValidationExceptions; an
-    answer holds at most 25 findings (FindingList), whatever maxResults says."""
+    """Too large a maxResults or an unknown filter is rejected; 25 findings an answer at most."""
     image = next(i for i in model.images[REGION] if i.findings)
     many = dataclasses.replace(image, findings=image.findings * 30)
     wide = InspectorModel(proxy, {REGION: [many]})

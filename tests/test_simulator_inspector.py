@@ -173,8 +173,7 @@ def test_a_basic_region_has_no_coverage(sim: SimulatorHandle) -> None:
 
 
 def test_paging_and_filters_as_the_inspector2_model_says(sim: SimulatorHandle) -> None:
-    """maxResults over its maximum, an unknown filter or a foreign token are rejected; the
-    filters on account and resource type apply."""
+    """Bad maxResults, filters or tokens are rejected; account and resource filters apply."""
     inspector = client(sim, "inspector2", ENHANCED)
     with pytest.raises(ClientError) as big:
         inspector.list_coverage(maxResults=201)
