@@ -9,6 +9,7 @@ minus the scanning modes: their proxy models those (tests/scanning.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -55,8 +56,12 @@ __all__ = [
 def start_emulator() -> Iterator[str]:
     """The emulator, seeded with the sample registry in every demo region, each region in its
     scanning mode: its URL."""
+    from crawler.demo.moto_patches import paced_pushes
+
     with run_emulator() as endpoint:
-        seed(endpoint, DEMO_REGIONS.split(","), DEMO_SCANNING)
+        # A history: the sample registry pushed over the last day, a minute between pushes.
+        with paced_pushes(start=int(time.time()) - 86_400, step=60):
+            seed(endpoint, DEMO_REGIONS.split(","), DEMO_SCANNING)
         yield endpoint
 
 

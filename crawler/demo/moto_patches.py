@@ -2,18 +2,23 @@
 DescribeImages reports the scan status and findings summary after StartImageScan (under
 Clair-based basic scanning only), and artifactMediaType and subjectManifestDigest from the
 manifest; ListImageReferrers answers from the subjects of the repository's manifests;
-ListPullTimeUpdateExclusions and DescribePullThroughCacheRules answer "none".
+ListPullTimeUpdateExclusions, DescribePullThroughCacheRules, DescribeRepositoryCreationTemplates
+and GetSigningConfiguration answer "none".
 
 Scanning as today's ECR does it (crawler/demo/scanner.py): GetAccountSetting and
 PutAccountSetting, each region's mode from its BASIC_SCAN_TYPE_VERSION and scan type,
 BatchGetRepositoryScanningConfiguration from the registry's rules as AWS applies them, and
 DescribeImageScanFindings in the AWS-native and enhanced modes. A region nobody configured
-scans as moto does (Clair), which is what the tests' proxy builds its own modes on."""
+scans as moto does (Clair), which is what the tests' proxy builds its own modes on.
+
+`paced_pushes` gives the demo a push history whose order is the seed's."""
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from crawler.demo.scanner import (
@@ -31,6 +36,8 @@ from crawler.demo.scanner import (
 
 # DISF maxResults: "This value can be between 1 and 1000."
 MAX_PAGE = 1000
+# The next push time paced_pushes gives, and the step to the one after; empty: moto's clock.
+_PACE: list[int] = []
 
 
 def fill_moto_gaps() -> None:
@@ -38,6 +45,19 @@ def fill_moto_gaps() -> None:
     _derive_image_fields()
     _answer_missing_operations()
     _scan_as_configured()
+    _stamp_pushes()
+
+
+@contextmanager
+def paced_pushes(start: int, step: int) -> Iterator[None]:
+    """While the block runs, each new image is pushed `step` seconds after the one before, the
+    first at `start` (epoch seconds). ECR's push times are whole seconds and the seed pushes
+    dozens a second, so "the most recent push" would otherwise change from run to run."""
+    _PACE[:] = [start, step]
+    try:
+        yield
+    finally:
+        _PACE.clear()
 
 
 def _manifest(image: Any) -> dict[str, Any]:
@@ -105,11 +125,28 @@ def _answer_missing_operations() -> None:
         "describe_pull_through_cache_rules": lambda self: ActionResult(
             {"pullThroughCacheRules": []}
         ),
+        "describe_repository_creation_templates": lambda self: ActionResult(
+            {"registryId": self.current_account, "repositoryCreationTemplates": []}
+        ),
+        "get_signing_configuration": _no_signing_configuration,
         "get_account_setting": _get_account_setting,
         "put_account_setting": _put_account_setting,
     }
     for name, answer in answers.items():
         setattr(ECRResponse, name, answer)
+
+
+def _no_signing_configuration(self: Any) -> Any:
+    from moto.core.exceptions import ServiceException
+
+    class SigningConfigurationNotFoundException(ServiceException):
+        code = "SigningConfigurationNotFoundException"
+
+    # The exception's documentation in the model, as its message.
+    raise SigningConfigurationNotFoundException(
+        "The specified signing configuration was not found. This occurs when attempting to "
+        "retrieve or delete a signing configuration that does not exist."
+    )
 
 
 def _account_settings(backend: Any) -> dict[str, str]:
@@ -261,3 +298,21 @@ def _repository_scanning(self: Any) -> Any:
             ],
         }
     )
+
+
+def _stamp_pushes() -> None:
+    from moto.ecr.models import ECRBackend
+
+    put = getattr(ECRBackend.put_image, "__wrapped__", ECRBackend.put_image)
+
+    @functools.wraps(put)
+    def put_image(self: Any, repository_name: str, *args: Any, **kwargs: Any) -> Any:
+        repository = self.repositories.get(repository_name)
+        before = {id(i) for i in repository.images} if repository else set()
+        image = put(self, repository_name, *args, **kwargs)
+        if _PACE and id(image) not in before:  # a new image, not a new tag on one
+            image.image_pushed_at = _PACE[0]
+            _PACE[0] += _PACE[1]
+        return image
+
+    setattr(ECRBackend, "put_image", put_image)  # noqa: B010 - mypy: no assigning to a method
