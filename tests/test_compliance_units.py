@@ -13,7 +13,7 @@ import pytest
 
 from crawler.compliance import RULES, Checker, open_saved, run_checks
 from crawler.compliance.checks import CHECKS, check
-from crawler.compliance.checks.scanning import wildcard
+from crawler.compliance.ecr_settings import wildcard
 from crawler.compliance.grants import grants
 from crawler.config import Compliance, load_config
 from crawler.errors import ConfigError
@@ -303,7 +303,7 @@ def test_docs_list_every_check_in_report_order() -> None:
     for rule in RULES:
         assert f"| [`{rule.id}`](#{rule.id}) | {rule.severity} |" in text
         assert f"\n### {rule.id}\n" in text
-    rows = re.findall(r"^\| \[`([a-z-]+)`\]", text, flags=re.MULTILINE)
+    rows = re.findall(r"^\| \[`([a-z0-9-]+)`\]", text, flags=re.MULTILINE)
     assert rows == [rule.id for rule in RULES]
 
 

@@ -3,6 +3,7 @@ records' dict fields (which keep AWS's shape, snake-cased, for every other reade
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -32,6 +33,34 @@ class PullThroughCacheRule(msgspec.Struct, frozen=True, kw_only=True):
     upstream_registry_url: str | None = None
     upstream_registry: str | None = None
     credential_arn: str | None = None
+
+
+class SigningRule(msgspec.Struct, frozen=True, kw_only=True):
+    signing_profile_arn: str | None = None
+    repository_filters: list[RepositoryFilter] | None = None
+
+
+class SigningConfiguration(msgspec.Struct, frozen=True, kw_only=True):
+    """GetSigningConfiguration's signingConfiguration ({} when the registry has none)."""
+
+    rules: list[SigningRule] | None = None
+
+    def profiles_for(self, name: str) -> list[str]:
+        """The signing profiles whose rules cover the repository: SigningRule "If no filters
+        are specified, all images pushed to the registry are signed"; a filter is
+        WILDCARD_MATCH, where "the * character matches any sequence of characters"."""
+        return [
+            rule.signing_profile_arn or ""
+            for rule in self.rules or []
+            if not rule.repository_filters
+            or any(wildcard(f.filter or "", name) for f in rule.repository_filters)
+        ]
+
+
+def wildcard(pattern: str, name: str) -> bool:
+    """ECR's repository filters: `*` matches any characters, everything else is literal."""
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(regex, name) is not None
 
 
 class LifecyclePolicy(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,14 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from crawler.compliance.delivery import Delivery
 from crawler.compliance.ecr_settings import (
     LifecyclePolicy,
     PullThroughCacheRule,
     ScanningConfiguration,
+    SigningConfiguration,
     decode,
 )
 from crawler.compliance.rules import RANK, at_least
 from crawler.compliance.scans import outcome, scannable, severity_counts
+from crawler.compliance.tally import Tally
 from crawler.config import Compliance
 from crawler.media_types import INDEX_TYPES
 from crawler.records import (
@@ -32,16 +35,17 @@ from crawler.records import (
     ImageManifest,
     Registry,
     Repository,
+    RepositoryCreationTemplate,
     ScanRecord,
     ScanSummary,
 )
 
-EXAMPLES = 5
 # The error records that say an image's scan result may be missing for want of asking: the
 # call that reads it failed in the repository, or (in the region) the call the crawler makes
 # only when it collects scan results.
 SCAN_RESULT_CALL = "DescribeImageScanFindings"
 SCAN_RESULTS_ON_CALL = "BatchGetRepositoryScanningConfiguration"
+TEMPLATES_CALL = "DescribeRepositoryCreationTemplates"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -49,25 +53,6 @@ Unit = tuple[str, str]
 """(account_id, region)"""
 RepoKey = tuple[str, str, str]
 """(account_id, region, repository_name)"""
-
-
-@dataclass
-class Tally:
-    """How many images fell in a category, their bytes, and the first few of them."""
-
-    count: int = 0
-    bytes: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def add(self, image: Image) -> None:
-        self.count += 1
-        self.bytes += image.image_size_in_bytes or 0
-        if len(self.examples) < EXAMPLES:
-            self.examples.append(image.image_uri)
-
-    def merged(self, other: Tally) -> Tally:
-        examples = (self.examples + other.examples)[:EXAMPLES]
-        return Tally(self.count + other.count, self.bytes + other.bytes, examples)
 
 
 @dataclass
@@ -133,6 +118,8 @@ class RepoState:
     untagged_old: Tally = field(default_factory=Tally)
     untagged_unsure: Tally = field(default_factory=Tally)
     """Old untagged images that may be children of an index (manifests not collected)."""
+    delivery: Delivery = field(default_factory=Delivery)
+    """How its images are signed and replicated."""
 
 
 @dataclass
@@ -140,6 +127,8 @@ class UnitState:
     registry: Registry | None = None
     scanning: ScanningConfiguration | None = None
     cache_rules: list[PullThroughCacheRule] | None = None
+    signing: SigningConfiguration | None = None
+    templates: list[RepositoryCreationTemplate] = field(default_factory=list)
     manifests_read: bool = False
     host: str | None = None
     registry_id: str | None = None
@@ -174,6 +163,8 @@ class Inventory:
         # repositories where asking failed.
         self.results_asked: set[Unit] = set()
         self.scan_errors: set[RepoKey] = set()
+        # The account-regions whose repository creation templates could not be read.
+        self.template_errors: set[Unit] = set()
         self.scan_id: str | None = None
         self.summary: ScanSummary | None = None
 
@@ -215,6 +206,14 @@ class Inventory:
             return True
         return repo.key[:2] in self.results_asked and repo.key not in self.scan_errors
 
+    def templates(self, unit: Unit) -> list[RepositoryCreationTemplate] | None:
+        """The registry's repository creation templates; None when not known: they are read
+        with the registry record (collect.registry), and the reading did not fail."""
+        state = self.units.get(unit)
+        if state is None or unit in self.template_errors:
+            return None
+        return state.templates if state.registry is not None or state.templates else None
+
     def observe(self, record: ScanRecord) -> None:
         self.scan_id = self.scan_id or record.scan_id
         if isinstance(record, Image):
@@ -225,6 +224,8 @@ class Inventory:
             self._manifest(record)
         elif isinstance(record, Registry):
             self._registry(record)
+        elif isinstance(record, RepositoryCreationTemplate):
+            self.unit(record.account_id, record.region).templates.append(record)
         elif isinstance(record, Error):
             self._error(record)
         elif isinstance(record, ScanSummary):
@@ -250,6 +251,8 @@ class Inventory:
             self.scan_errors.add((record.account_id, record.region, record.repository_name))
         elif record.operation == SCAN_RESULTS_ON_CALL:
             self.results_asked.add((record.account_id, record.region))
+        elif record.operation == TEMPLATES_CALL:
+            self.template_errors.add((record.account_id, record.region))
 
     def _manifest(self, record: ImageManifest) -> None:
         self.unit(record.account_id, record.region).manifests_read = True
@@ -264,6 +267,7 @@ class Inventory:
         unit.registry_id = record.registry_id
         unit.scanning = decode(record.scanning_configuration, ScanningConfiguration)
         unit.cache_rules = decode(record.pull_through_cache_rules, list[PullThroughCacheRule])
+        unit.signing = decode(record.signing_configuration, SigningConfiguration)
 
     def _image(self, image: Image) -> None:
         unit = self.unit(image.account_id, image.region)
@@ -282,8 +286,10 @@ class Inventory:
         attached = image.subject_manifest_digest is not None or (
             image.image_digest in repo.attestations
         )
+        repo.delivery.replication(image)
         if archived or attached:
             return
+        repo.delivery.signing(image, child=bool(image.index_digests))
         # Only what a scanner reads has a result, in every scanning mode (compliance.scans).
         scanned = scannable(image)
         counts = severity_counts(image) if scanned else None

@@ -17,6 +17,7 @@ from crawler.compliance.checks import repositories  # noqa: F401
 from crawler.compliance.checks import access  # noqa: F401
 from crawler.compliance.checks import vulnerabilities  # noqa: F401
 from crawler.compliance.checks import images  # noqa: F401
+from crawler.compliance.checks import delivery  # noqa: F401
 from crawler.compliance.checks import registry  # noqa: F401
 
 # isort: on

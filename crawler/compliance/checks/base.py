@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Required, TypedDict, TypeVar, Unpack
 
 from crawler.compliance.inventory import Inventory, RepoState, Unit, UnitState
 from crawler.compliance.rules import Rule
@@ -49,6 +49,20 @@ def registry_host(unit: Unit, state: UnitState) -> str:
     return f"{state.registry_id or account}.dkr.ecr.{region}.{partition(region)[1]}"
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What a finding is about: the resource, and where it is."""
+
+    account: str
+    region: str
+    registry_id: str
+    resource_type: ResourceType
+    resource: str
+    """A repository ARN, an image URI (by digest), a registry URI, or a registry URI/prefix."""
+    repository_name: str | None = None
+    image_digest: str | None = None
+
+
 @dataclass
 class Result:
     """What one check found in one scan, and how much it could judge."""
@@ -74,39 +88,32 @@ class Result:
 
     def add(
         self,
-        *,
-        account: str,
-        region: str,
-        registry_id: str,
-        resource_type: ResourceType,
-        resource: str,
+        subject: Subject,
         message: str,
         details: dict[str, Any],
-        repository_name: str | None = None,
-        image_digest: str | None = None,
         severity: Severity | None = None,
     ) -> None:
-        """A finding of this check's rule; `severity` overrides the rule's."""
+        """A finding of this check's rule about `subject`; `severity` overrides the rule's."""
         rule = self.rule
         remediation = rule.remediation
-        if repository_name:
-            remediation = remediation.replace("NAME", repository_name)
+        if subject.repository_name:
+            remediation = remediation.replace("NAME", subject.repository_name)
         self.findings.append(
             Finding(
                 scan_id=self.context.scan_id,
-                account_id=account,
-                region=region,
+                account_id=subject.account,
+                region=subject.region,
                 check_id=rule.id,
                 severity=severity or rule.severity,
                 title=rule.title,
                 message=message,
                 rationale=rule.rationale,
                 remediation=remediation,
-                resource_type=resource_type,
-                resource=resource,
-                registry_id=registry_id,
-                repository_name=repository_name,
-                image_digest=image_digest,
+                resource_type=subject.resource_type,
+                resource=subject.resource,
+                registry_id=subject.registry_id,
+                repository_name=subject.repository_name,
+                image_digest=subject.image_digest,
                 details=details,
             )
         )
@@ -122,17 +129,15 @@ class Result:
         account, region, name = repo.key
         record = repo.repository
         arn = record.repository_arn if record and record.repository_arn else None
-        self.add(
+        subject = Subject(
             account=account,
             region=region,
             registry_id=record.registry_id if record else account,
             resource_type="repository",
             resource=arn or f"arn:{partition(region)[0]}:ecr:{region}:{account}:repository/{name}",
-            message=f"{name}: {message}",
-            details=details,
             repository_name=name,
-            severity=severity,
         )
+        self.add(subject, f"{name}: {message}", details, severity)
 
     def on_registry(
         self,
@@ -147,15 +152,14 @@ class Result:
         """A finding on a registry (or on what `suffix` names in it), named by its host."""
         account, region = unit
         host = registry_host(unit, state)
-        self.add(
+        subject = Subject(
             account=account,
             region=region,
             registry_id=state.registry_id or account,
             resource_type=resource_type,
             resource=host + suffix,
-            message=f"registry {host}: {message}",
-            details=details,
         )
+        self.add(subject, f"registry {host}: {message}", details)
 
 
 CheckFunction = Callable[[Inventory, Context, Result], None]
@@ -176,28 +180,21 @@ CHECKS: dict[str, Check] = {}
 """Every check by id, in the order they were registered."""
 
 
-def check(
-    rule_id: str,
-    *,
-    severity: Severity,
-    title: str,
-    rationale: str,
-    remediation: str,
-    resource_type: str,
-    needs: str | None = None,
-    security_hub: str | None = None,
-) -> Callable[[CheckFunction], CheckFunction]:
+class RuleFields(TypedDict, total=False):
+    """A rule's fields besides its id (see `Rule`)."""
+
+    severity: Required[Severity]
+    title: Required[str]
+    rationale: Required[str]
+    remediation: Required[str]
+    resource_type: Required[str]
+    needs: str | None
+    security_hub: str | None
+
+
+def check(rule_id: str, **fields: Unpack[RuleFields]) -> Callable[[CheckFunction], CheckFunction]:
     """Register the decorated function as the check of this rule (see `Rule` for the fields)."""
-    rule = Rule(
-        id=rule_id,
-        severity=severity,
-        title=title,
-        rationale=rationale,
-        remediation=remediation,
-        resource_type=resource_type,
-        needs=needs,
-        security_hub=security_hub,
-    )
+    rule = Rule(id=rule_id, **fields)
 
     def register(function: CheckFunction) -> CheckFunction:
         if rule_id in CHECKS:

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from crawler.compliance.checks.base import Context, Result, check
-from crawler.compliance.inventory import Inventory, RepoState, Tally
+from crawler.compliance.inventory import Inventory, RepoState
+from crawler.compliance.tally import Tally
 
 
-def _tallied(
+def tallied(
     inv: Inventory,
     ctx: Context,
     out: Result,
@@ -44,7 +45,7 @@ def never_scanned(inv: Inventory, ctx: Context, out: Result) -> None:
         # An image without a result is only known to be unscanned where the scan asked.
         return repo.no_result if not repo.no_result.count or inv.results_known(repo) else None
 
-    _tallied(inv, ctx, out, unscanned, "{n} images never scanned")
+    tallied(inv, ctx, out, unscanned, "{n} images never scanned")
 
 
 @check(
@@ -58,7 +59,7 @@ def never_scanned(inv: Inventory, ctx: Context, out: Result) -> None:
     resource_type="repository",
 )
 def scan_failed(inv: Inventory, ctx: Context, out: Result) -> None:
-    _tallied(
+    tallied(
         inv,
         ctx,
         out,
@@ -83,7 +84,7 @@ def scan_failed(inv: Inventory, ctx: Context, out: Result) -> None:
     resource_type="repository",
 )
 def scan_eligibility_expired(inv: Inventory, ctx: Context, out: Result) -> None:
-    _tallied(
+    tallied(
         inv,
         ctx,
         out,
@@ -103,7 +104,7 @@ def scan_eligibility_expired(inv: Inventory, ctx: Context, out: Result) -> None:
     resource_type="repository",
 )
 def not_pulled(inv: Inventory, ctx: Context, out: Result) -> None:
-    _tallied(
+    tallied(
         inv,
         ctx,
         out,
@@ -127,7 +128,7 @@ def untagged_old(inv: Inventory, ctx: Context, out: Result) -> None:
     # Without manifests, an index's children look like leftovers: in a repository with an
     # index, untagged images of unknown parentage are not judged.
     out.unknown += sum(1 for r in inv.repos.values() if r.has_index and r.untagged_unsure.count)
-    _tallied(
+    tallied(
         inv,
         ctx,
         out,

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from crawler.compliance.checks.base import Context, Result, check
 from crawler.compliance.inventory import Inventory
+from crawler.records import TagMutabilityExclusionFilter
 
-MUTABLE = frozenset({"MUTABLE", "MUTABLE_WITH_EXCLUSION"})
+IMMUTABLE = frozenset({"IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION"})
+WITH_EXCLUSION = frozenset({"IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"})
+
+
+def tags_immutable(mutability: str, filters: list[TagMutabilityExclusionFilter] | None) -> bool:
+    """Whether a pushed tag stays where it is. *_WITH_EXCLUSION applies the setting to every tag
+    but those the exclusion filters match (ImageTagMutabilityExclusionFilter, type WILDCARD): a
+    few named tags (latest) leave the setting as it says, a filter of `*` alone matches every
+    tag and turns it around."""
+    every = mutability in WITH_EXCLUSION and any(
+        set(f.filter or "") == {"*"} for f in filters or []
+    )
+    return (mutability in IMMUTABLE) != every
 
 
 @check(
@@ -15,8 +28,9 @@ MUTABLE = frozenset({"MUTABLE", "MUTABLE_WITH_EXCLUSION"})
     rationale="A mutable tag can be pushed over: what `app:1.2` runs changes without a "
     "deployment, and a compromised pipeline can replace a released image.",
     remediation="aws ecr put-image-tag-mutability --repository-name NAME "
-    "--image-tag-mutability IMMUTABLE (IMMUTABLE_WITH_EXCLUSION keeps a few tags such "
-    "as latest movable).",
+    "--image-tag-mutability IMMUTABLE (IMMUTABLE_WITH_EXCLUSION with "
+    "--image-tag-mutability-exclusion-filters filterType=WILDCARD,filter=latest keeps a few "
+    "tags such as latest movable).",
     resource_type="repository",
     security_hub="ECR.2",
 )
@@ -24,13 +38,17 @@ def mutable_tags(inv: Inventory, ctx: Context, out: Result) -> None:
     for (repo, record), mutability in out.judged(
         inv.described(), lambda described: described[1].image_tag_mutability
     ):
-        if mutability in MUTABLE:
-            exclusions = [f.filter for f in record.image_tag_mutability_exclusion_filters or []]
-            out.on_repository(
-                repo,
-                f"image tag mutability is {mutability}",
-                {"image_tag_mutability": mutability, "immutable_tags": exclusions},
-            )
+        filters = record.image_tag_mutability_exclusion_filters
+        if tags_immutable(mutability, filters):
+            continue
+        message = f"image tag mutability is {mutability}"
+        if mutability == "IMMUTABLE_WITH_EXCLUSION":
+            message += ", with an exclusion filter that matches every tag"
+        # MUTABLE_WITH_EXCLUSION's filters name the tags that cannot move.
+        exclusions = [f.filter for f in filters or []]
+        out.on_repository(
+            repo, message, {"image_tag_mutability": mutability, "exclusion_filters": exclusions}
+        )
 
 
 @check(

@@ -3,10 +3,8 @@ repositories its rules cover."""
 
 from __future__ import annotations
 
-import re
-
 from crawler.compliance.checks.base import Context, Result, check
-from crawler.compliance.ecr_settings import ScanningConfiguration, ScanningRule
+from crawler.compliance.ecr_settings import ScanningConfiguration, ScanningRule, wildcard
 from crawler.compliance.inventory import Inventory, RepoState
 
 ON_PUSH = frozenset({"SCAN_ON_PUSH", "CONTINUOUS_SCAN"})
@@ -16,12 +14,6 @@ ON_PUSH = frozenset({"SCAN_ON_PUSH", "CONTINUOUS_SCAN"})
 SWITCH_TO_AWS_NATIVE = (
     "aws ecr put-account-setting --name BASIC_SCAN_TYPE_VERSION --value AWS_NATIVE"
 )
-
-
-def wildcard(pattern: str, name: str) -> bool:
-    """ECR's repository filters: `*` matches any characters, everything else is literal."""
-    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.fullmatch(regex, name) is not None
 
 
 def rules_for(config: ScanningConfiguration, name: str) -> list[ScanningRule]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from crawler.compliance.checks.base import Context, Result, check
-from crawler.compliance.inventory import ImageRef, Inventory, RepoState, Tally, worst
+from crawler.compliance.checks.base import Context, Result, Subject, check
+from crawler.compliance.inventory import ImageRef, Inventory, RepoState, worst
 from crawler.compliance.rules import SEVERITIES, as_severity, at_least
+from crawler.compliance.tally import Tally
 
 Counts = dict[str, int] | Counter[str]
 
@@ -105,7 +106,7 @@ def _on_image(
 ) -> None:
     """A finding on the image, named by its URI."""
     account, region, name = repo.key
-    out.add(
+    subject = Subject(
         account=account,
         region=region,
         registry_id=repo.repository.registry_id if repo.repository else account,
@@ -113,17 +114,20 @@ def _on_image(
         resource=ref.uri,
         repository_name=name,
         image_digest=ref.digest,
-        severity=as_severity(severity),
-        message=f"{name}@{ref.digest[:19]} ({' and '.join(roles)}"
+    )
+    out.add(
+        subject,
+        f"{name}@{ref.digest[:19]} ({' and '.join(roles)}"
         + (f", tags {', '.join(ref.tags)}" if ref.tags else "")
         + ") has vulnerabilities"
         + (" in its platform images" if ref.is_index else "")
         + f": {_counts_text(counts)}",
-        details={
+        {
             "roles": roles,
             "tags": ref.tags,
             "severity_counts": dict(counts),
             "pushed_at": ref.pushed_at.isoformat() if ref.pushed_at else None,
             "index": ref.is_index,
         },
+        as_severity(severity),
     )
