@@ -143,14 +143,14 @@ class Collection:
         """The registry record, and a warning when BatchGetImage will update pull times."""
         optional, principal = region.optional, region.principal
         exclusions = None
+        if region.inspector is not None and self._collect.scan_findings == "full":
+            async for findings in self._inspector_findings(region, region.inspector):
+                yield findings
         if self._collect.registry:
             registry = await describe_registry(region, self.scan_id)
             yield [registry]
             templates = await creation_templates(optional, self.scan_id, registry.registry_id)
             yield templates or []
-        if region.inspector is not None and self._collect.scan_findings == "full":
-            async for findings in self._inspector_findings(region, region.inspector):
-                yield findings
             exclusions = registry.pull_time_update_exclusions
         elif self._collect.manifests != "off":
             # Only a warning hangs on this call, so its denial is no error record.

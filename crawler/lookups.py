@@ -156,10 +156,14 @@ def _inspected(image: Image, inspector: Inspector) -> dict[str, Any]:
     """What Amazon Inspector says of the image: its scan result, and whether it runs."""
     key = (image.repository_name, image.image_digest)
     coverage = inspector.coverage.get(key)
-    status, summary = image_scan(coverage, inspector.counts.get(key))
-    fields: dict[str, Any] = {"image_scan_status": status, "image_scan_findings_summary": summary}
-    if image.image_status == "ARCHIVED" and status is None:
+    fields: dict[str, Any] = {}
+    if image.image_status == "ARCHIVED":
         fields["image_scan_status"] = ARCHIVED
+    elif can_have_result(image):
+        # The same images as with per-image calls: Inspector also covers indexes and
+        # artifacts (UNSUPPORTED_IMAGE), which would make the two ways of asking differ.
+        status, summary = image_scan(coverage, inspector.counts.get(key))
+        fields.update(image_scan_status=status, image_scan_findings_summary=summary)
     if coverage is not None:
         fields.update(in_use_count=coverage.in_use_count, last_in_use_at=coverage.last_in_use_at)
     return fields

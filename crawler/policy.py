@@ -73,6 +73,21 @@ def ecr_actions(config: Config) -> list[str]:
     return [f"ecr:{action}" for action in dict.fromkeys(needed)]
 
 
+# collect.inspector (with scan results): enhanced registries' results in bulk
+# (crawler/ecr/inspector.py); the findings themselves with scan_findings: full.
+INSPECTOR = ("ListCoverage", "ListFindingAggregations")
+INSPECTOR_FINDINGS = ("ListFindings",)
+
+
+def actions(config: Config) -> list[str]:
+    """Every IAM action a scan with `config` needs on its accounts' resources."""
+    collect = config.collect
+    inspector: tuple[str, ...] = ()
+    if collect.inspector and collect.scan_findings != "off":
+        inspector = INSPECTOR + (INSPECTOR_FINDINGS if collect.scan_findings == "full" else ())
+    return ecr_actions(config) + [f"inspector2:{op}" for op in inspector]
+
+
 def policy_document(config: Config) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
@@ -80,7 +95,7 @@ def policy_document(config: Config) -> dict[str, Any]:
             {
                 "Sid": "EcrCrawlerReadOnly",
                 "Effect": "Allow",
-                "Action": ecr_actions(config),
+                "Action": actions(config),
                 "Resource": "*",
             },
             {

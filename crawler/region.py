@@ -63,7 +63,11 @@ async def learn_region(
     if collect.signing or collect.registry:
         signing = await signing_configuration(optional)
     bulk = None
-    if inspector is not None and scanning.scan_type == "ENHANCED":
+    if (
+        inspector is not None
+        and collect.scan_findings != "off"
+        and scanning.scan_type == "ENHANCED"
+    ):
         bulk = await _inspector(optional, inspector, client.account_id)
     return Region(client, principal, scanning, registry, signing, optional, bulk)
 

@@ -12,6 +12,8 @@ import botocore.session
 import pytest
 from awsproxy import AwsProxy
 from conftest import REGIONS, cli, make_config, run_scan
+from inspector import model_inspector
+from registry_model import model_registry, replication_rule, signing_rule
 from scanning import model_scanning
 
 from crawler.config import load_config
@@ -20,6 +22,7 @@ from crawler.policy import ecr_actions, policy_document
 _MODELS = botocore.session.get_session()
 ECR = _MODELS.get_service_model("ecr")
 STS = _MODELS.get_service_model("sts")
+INSPECTOR = _MODELS.get_service_model("inspector2")
 EVERY_OPTION = {
     "collect.manifests": "all",
     "collect.referrers": True,
@@ -34,6 +37,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "nothing optional": {"collect.manifests": "off", "collect.scan_findings": "off"},
     "referrers without manifests": {"collect.manifests": "off", "collect.referrers": True},
     "registry without scan results": {"collect.registry": True, "collect.scan_findings": "off"},
+    "signing, replication and Inspector": {
+        "collect.manifests": "off",
+        "collect.scan_findings": "full",
+        "collect.signing": True,
+        "collect.replication": True,
+        "collect.inspector": True,
+    },
     "settings, summary, no manifests": {
         "collect.manifests": "off",
         "collect.policies": True,
@@ -57,6 +67,8 @@ def needed_by(calls: set[str]) -> set[str]:
             actions |= {f"ecr:{operation}", *documented_needs(operation)}
         elif operation in STS.operation_names:
             actions.add(f"sts:{operation}")
+        elif operation in INSPECTOR.operation_names:
+            actions.add(f"inspector2:{operation}")
     return actions
 
 
@@ -74,7 +86,11 @@ def test_policy_allows_exactly_the_calls_a_scan_makes(proxy: AwsProxy, case: str
     """A denial-free scan's calls need exactly the policy's actions, each listed once. In
     AWS-native and enhanced scanning DescribeImages has no scan result, so every image that can
     have one is asked (DescribeImageScanFindings), as the policy must allow for any registry."""
-    model_scanning(proxy, {"us-east-1": "AWS_NATIVE", "eu-west-1": "ENHANCED"})
+    model_inspector(proxy, {"us-east-1": "AWS_NATIVE", "eu-west-1": "ENHANCED"})
+    # A signing rule and a replication rule in each region, so that their per-image calls run.
+    rules = {region: [signing_rule("arn:aws:signer:::/signing-profiles/p")] for region in REGIONS}
+    copies = {r: [replication_rule([("us-west-2", "123456789012")])] for r in REGIONS}
+    model_registry(proxy, signing=rules, replication=copies)
     config = make_config(proxy, REGIONS, **CONFIGS[case])
     summary, sink = run_scan(config)
     assert summary.status == "complete"
