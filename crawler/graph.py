@@ -5,20 +5,17 @@ stream to the one task that owns the sink."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import anyio
 import structlog
 from aiobotocore.session import AioSession
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from crawler.aws.accounts import Target
 from crawler.aws.client import open_region_client
 from crawler.aws.scope import Scope, open_scope
 from crawler.aws.session import assume_role, get_identity
-from crawler.cache import ManifestCache, default_cache_dir
 from crawler.collect import Collection, error_record
 from crawler.config import Config
 from crawler.ecr.images import DECODERS
@@ -28,14 +25,11 @@ from crawler.records import Repository, ScanRecord, ScanSummary
 from crawler.region import Region
 from crawler.sinks import Sink
 from crawler.stats import ALL_REGIONS, ScanStats
+from crawler.writer import SINK_BATCH, Send, manifest_cache, writer
 
 __all__ = ["SINK_BATCH", "ScanStats", "scan"]
 
 log = structlog.get_logger(__name__)
-
-# Pages of records in flight between the crawl and the sink; a full buffer slows the crawl.
-STREAM_PAGES = 32
-SINK_BATCH = 2000
 
 
 async def scan(
@@ -66,7 +60,7 @@ async def scan(
             shard=config.shard,
             principal=scope.identity.arn,
         )
-        async with _writer(sink, stats) as send, _manifest_cache(config) as cache:
+        async with writer(sink, stats) as send, manifest_cache(config) as cache:
             collection = Collection(config, crawl.scan_id, cache)
             try:
                 await crawl.run(send, collection, stop)
@@ -85,47 +79,6 @@ async def scan(
     if fatal is not None:
         raise fatal
     return summary
-
-
-Send = MemoryObjectSendStream[Sequence[ScanRecord]]
-
-
-@asynccontextmanager
-async def _writer(sink: Sink, stats: ScanStats) -> AsyncIterator[Send]:
-    """The stream to the one task that owns the sink; leaving waits until all is written."""
-    send, receive = anyio.create_memory_object_stream[Sequence[ScanRecord]](STREAM_PAGES)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_write_all, receive, sink, stats)
-        async with send:
-            yield send
-
-
-async def _write_all(
-    receive: MemoryObjectReceiveStream[Sequence[ScanRecord]], sink: Sink, stats: ScanStats
-) -> None:
-    """Batches whatever is waiting, counts it, writes, repeats."""
-    async with receive:
-        async for page in receive:
-            batch = list(page)
-            while len(batch) < SINK_BATCH:
-                try:
-                    batch.extend(receive.receive_nowait())
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
-            stats.count(batch)
-            await sink.write(batch)
-
-
-@asynccontextmanager
-async def _manifest_cache(config: Config) -> AsyncIterator[ManifestCache | None]:
-    if config.collect.manifests == "off":
-        yield None
-        return
-    cache = ManifestCache(config.cache_dir or default_cache_dir())
-    try:
-        yield cache
-    finally:
-        cache.close()
 
 
 def _first(group: BaseExceptionGroup[CredentialsError]) -> CredentialsError:
