@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 ACCESS_KEY = "AKIATESTTESTTESTTEST"
 # A unique marker: tests search every output for it.
 SECRET_KEY = "s3cr3t-MARKER-5b1f0c9e-never-print-me"
-FAST_RETRY = {
+FAST_RETRY: dict[str, Any] = {
     "retry.base_delay_seconds": 0.01,
     "retry.max_delay_seconds": 0.05,
     "timeouts.read_seconds": 5,
@@ -165,7 +165,7 @@ def ecr_client(moto_url: str, region: str) -> Any:
     )
 
 
-def truth(moto_url: str, regions: Sequence[str]) -> tuple[set[Any], list[Any]]:
+def truth(moto_url: str, regions: Iterable[str]) -> tuple[set[Any], list[Any]]:
     """Repositories as (region, name) and images as (region, repository, digest, tags)."""
     repositories, images = set(), []
     for region in regions:
