@@ -25,7 +25,8 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     """A flag wins over the file; keys the flag does not set keep the file's value."""
     path = tmp_path / "c.yaml"
     path.write_text("regions: [eu-west-1]\nconcurrency:\n  api_calls: 4\n  regions: 2\n")
-    config = load_config(path, regions="us-east-1, us-west-2", **{"concurrency.api_calls": 8})
+    overrides: dict[str, Any] = {"concurrency.api_calls": 8}
+    config = load_config(path, regions="us-east-1, us-west-2", **overrides)
     assert config.regions == ["us-east-1", "us-west-2"]
     assert (config.concurrency.api_calls, config.concurrency.regions) == (8, 2)
 
@@ -45,10 +46,11 @@ def test_shipped_config_yaml_is_valid_and_states_the_defaults() -> None:
 
 def test_unknown_nested_key_suggests_the_right_one() -> None:
     """A misspelt key names its full path and the closest known key."""
+    misspelt: dict[str, Any] = {"retry.max_atempts": 3}
     with pytest.raises(
         ConfigError, match=r"unknown key 'retry.max_atempts' \(did you mean 'max_attempts'\?\)"
     ):
-        load_config(**{"retry.max_atempts": 3})
+        load_config(**misspelt)
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
