@@ -85,10 +85,23 @@ def _derive_image_fields() -> None:
             },
         ),
         "subject_manifest_digest": lambda i: _manifest(i).get("subject", {}).get("digest"),
-        "artifact_media_type": lambda i: _manifest(i).get("config", {}).get("mediaType"),
+        "artifact_media_type": _artifact_media_type,
     }
     for name, getter in derived.items():
         setattr(Image, name, property(getter))
+
+
+def _artifact_media_type(image: Any) -> str | None:
+    """An artifact's type as the OCI specs define it: the manifest's artifactType, which "MUST
+    be defined" when the config is the empty descriptor (image-spec, manifest), else the config's
+    media type (distribution-spec, referrers API: "the artifactType ... if present, or else the
+    config.mediaType"). A cosign or Notation signature pushed as an OCI 1.1 referrer has an empty
+    config: its config's media type would hide that it is a signature."""
+    manifest = _manifest(image)
+    artifact: str | None = manifest.get("artifactType") or manifest.get("config", {}).get(
+        "mediaType"
+    )
+    return artifact
 
 
 def _list_image_referrers(self: Any) -> Any:
