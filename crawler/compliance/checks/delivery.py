@@ -30,6 +30,11 @@ def _covered(inv: Inventory) -> Iterator[tuple[RepoState, list[str] | None]]:
             yield repo, profiles
 
 
+def _with_images(inv: Inventory) -> Iterator[RepoState]:
+    """Repositories with images: an empty one has nothing signed or replicated to judge."""
+    return (repo for repo in inv.repositories() if repo.images)
+
+
 def _unsigned(item: tuple[RepoState, list[str] | None]) -> Tally | None:
     repo, profiles = item
     delivery = repo.delivery
@@ -90,7 +95,7 @@ def signing_failed(inv: Inventory, ctx: Context, out: Result) -> None:
         )
 
     tallied(
-        inv,
+        _with_images(inv),
         ctx,
         out,
         failed,
@@ -123,7 +128,7 @@ def replication_failed(inv: Inventory, ctx: Context, out: Result) -> None:
         )
 
     tallied(
-        inv,
+        _with_images(inv),
         ctx,
         out,
         failed,

@@ -3,7 +3,7 @@ failed, no longer rescanned, not pulled for long, left untagged."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from crawler.compliance.checks.base import Context, Result, check
@@ -12,16 +12,16 @@ from crawler.compliance.tally import Tally
 
 
 def tallied(
-    inv: Inventory,
+    repos: Iterable[RepoState],
     ctx: Context,
     out: Result,
     pick: Callable[[RepoState], Tally | None],
     describe: str,
     extra: Callable[[RepoState], dict[str, Any]] = lambda repo: {},
 ) -> None:
-    """A finding for each repository with images in the category `pick` returns (None: not
+    """A finding for each of `repos` with images in the category `pick` returns (None: not
     known); `describe` is formatted with the count (`n`) and the compliance settings."""
-    for repo, tally in out.judged(inv.repositories(), pick):
+    for repo, tally in out.judged(repos, pick):
         if tally.count:
             message = describe.format(n=tally.count, settings=ctx.settings)
             details = {"images": tally.count, "bytes": tally.bytes, "examples": tally.examples}
@@ -45,7 +45,7 @@ def never_scanned(inv: Inventory, ctx: Context, out: Result) -> None:
         # An image without a result is only known to be unscanned where the scan asked.
         return repo.no_result if not repo.no_result.count or inv.results_known(repo) else None
 
-    tallied(inv, ctx, out, unscanned, "{n} images never scanned")
+    tallied(inv.repositories(), ctx, out, unscanned, "{n} images never scanned")
 
 
 @check(
@@ -60,7 +60,7 @@ def never_scanned(inv: Inventory, ctx: Context, out: Result) -> None:
 )
 def scan_failed(inv: Inventory, ctx: Context, out: Result) -> None:
     tallied(
-        inv,
+        inv.repositories(),
         ctx,
         out,
         lambda r: r.scan_failed,
@@ -85,7 +85,7 @@ def scan_failed(inv: Inventory, ctx: Context, out: Result) -> None:
 )
 def scan_eligibility_expired(inv: Inventory, ctx: Context, out: Result) -> None:
     tallied(
-        inv,
+        inv.repositories(),
         ctx,
         out,
         lambda r: r.expired,
@@ -105,7 +105,7 @@ def scan_eligibility_expired(inv: Inventory, ctx: Context, out: Result) -> None:
 )
 def not_pulled(inv: Inventory, ctx: Context, out: Result) -> None:
     tallied(
-        inv,
+        inv.repositories(),
         ctx,
         out,
         lambda r: r.not_pulled,
@@ -129,7 +129,7 @@ def untagged_old(inv: Inventory, ctx: Context, out: Result) -> None:
     # index, untagged images of unknown parentage are not judged.
     out.unknown += sum(1 for r in inv.repos.values() if r.has_index and r.untagged_unsure.count)
     tallied(
-        inv,
+        inv.repositories(),
         ctx,
         out,
         lambda r: r.untagged_old if r.has_index else r.untagged_old.merged(r.untagged_unsure),
