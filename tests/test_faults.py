@@ -362,6 +362,9 @@ def _kept(directory: Path, name: str) -> tuple[list[dict[str, Any]], str]:
         return [], f"temporary file left behind: {files}"
     stem = name.split(".", 1)[0]
     outputs = [f for f in files if f in (name, f"{stem}.interrupted.jsonl")]
+    if not outputs:
+        # A scan that stopped before its first record leaves no file (the stop line says why).
+        return [], ""
     if len(outputs) != 1:
         return [], f"expected one output file, found {files}"
     data = (directory / outputs[0]).read_bytes()

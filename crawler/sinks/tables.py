@@ -40,6 +40,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "image": ("account_id", "region", "repository_name", "image_digest"),
     "image_manifest": ("account_id", "region", "repository_name", "image_digest"),
     "registry": ("account_id", "region", "registry_id"),
+    "repository_creation_template": ("account_id", "region", "prefix"),
     "scan_finding": ("account_id", "region", "repository_name", "image_digest", "record_hash"),
     "finding": ("account_id", "region", "check_id", "resource", "record_hash"),
     "change": ("scan_id", "record_hash"),
