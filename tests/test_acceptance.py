@@ -88,7 +88,7 @@ def test_scan_equals_awscli_field_by_field(
     for record in result.records():
         if record["type"] in ("repository", "image"):
             fields = {k: v for k, v in record.items() if k not in OURS}
-            key = (record["type"], record["region"], record["repository_name"])
+            key: tuple[str, ...] = (record["type"], record["region"], record["repository_name"])
             if record["type"] == "image":
                 key += (record["image_digest"],)
             ours[key] = normalise(fields)

@@ -148,7 +148,7 @@ def test_shards_are_disjoint_and_cover_every_unit(units: set[tuple[str, str]], s
 
 def test_union_of_shard_scans_is_the_full_scan(accounts: str, proxy: AwsProxy) -> None:
     """Three shard scans of 2 accounts x 3 regions together hold exactly the full scan's images."""
-    base = {
+    base: dict[str, Any] = {
         "regions": ["us-east-1", "eu-west-1", "ap-southeast-2"],
         "accounts": accounts_config(ALPHA, BRAVO),
     }
