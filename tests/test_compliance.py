@@ -18,6 +18,7 @@ import pytest
 from aiobotocore.session import AioSession
 from awsproxy import AwsProxy
 from conftest import ACCESS_KEY, SECRET_KEY, cli, ecr_client, make_config, run_scan
+from registry_model import model_registry
 
 from crawler.compliance import Checker, CheckingSink, Report, open_saved, run_checks
 from crawler.config import Compliance, load_config
@@ -123,6 +124,7 @@ def scanned(session_proxy: AwsProxy, registry: str) -> list[ScanRecord]:
     scanning of every repository); the emulator is put back as it was before the tests run."""
     proxy = session_proxy
     proxy.reset()
+    model_registry(proxy)
     east, west = ecr_client(registry, EAST), ecr_client(registry, WEST)
     created: list[str] = []
     try:

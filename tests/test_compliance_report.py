@@ -18,6 +18,7 @@ import msgspec
 import pytest
 from awsproxy import AwsProxy
 from conftest import make_config, run_scan
+from registry_model import model_registry
 from rich.console import Console
 
 from crawler.compliance import RULES, Report, run_checks
@@ -44,6 +45,7 @@ SETTINGS = {
 def report(session_proxy: AwsProxy, registry: str) -> Report:
     """The checks over a scan of two regions with every check's data collected."""
     session_proxy.reset()
+    model_registry(session_proxy)
     config = make_config(
         session_proxy,
         regions=["us-east-1", "ap-southeast-2"],
