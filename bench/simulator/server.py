@@ -30,6 +30,7 @@ from bench.simulator.quota import Quotas
 from bench.simulator.registry import Registry, account_of
 from bench.simulator.scanning import ScanOperations
 from bench.simulator.scenario import Scenario
+from bench.simulator.settings import SettingsOperations
 from bench.simulator.sts import Sts
 from bench.simulator.wire import (
     ECR_JSON,
@@ -84,6 +85,7 @@ class Simulator:
         secret = hashlib.sha256(f"tokens/{scenario.seed}".encode()).digest()
         self.ecr = Ecr(self.registry, Pager(secret, scenario.page_cap))
         ScanOperations(self.ecr)
+        SettingsOperations(self.ecr)
         self.inspector = Inspector(self.registry, self.ecr.pager)
         self.sts = Sts(scenario.accounts)
         self.quotas = Quotas(scenario)
