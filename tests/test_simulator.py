@@ -110,8 +110,9 @@ def _expected(scenario: Scenario) -> tuple[set[Any], list[Any]]:
 
 def _scan(
     sim: SimulatorHandle, tmp_path: Path, extra_config: str = ""
-) -> tuple[set[Any], list[Any], dict[str, Any]]:
-    """The real CLI against the simulator; its repositories, images and scan summary."""
+) -> tuple[set[Any], list[Any], list[dict[str, Any]]]:
+    """The real CLI against the simulator; its repositories, images and records (the scan
+    summary last)."""
     config = tmp_path / "config.yaml"
     config.write_text(FAST_RETRY + extra_config)
     sink = tmp_path / "inventory.jsonl"

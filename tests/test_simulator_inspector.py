@@ -81,7 +81,7 @@ def disf(sim: SimulatorHandle) -> dict[tuple[str, str], tuple[str | None, dict[s
     """(repository, digest) -> DescribeImageScanFindings' status and counts, as the registry
     draws them, for every image of the ENHANCED region."""
     registry = Registry(sim.scenario)
-    answers = {}
+    answers: dict[tuple[str, str], tuple[str | None, dict[str, int] | None]] = {}
     for repo in registry.repositories(ACCOUNT, ENHANCED):
         for i in range(repo.image_count):
             meta = registry.meta(repo, i)
