@@ -34,7 +34,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from awsproxy import ECR_TARGET_PREFIX, JSON_TYPE, AwsError, AwsProxy, Call
+from awsproxy import ECR_TARGET_PREFIX, AwsProxy, Call
+from awswire import JSON_TYPE, AwsError
 from conftest import ACCESS_KEY
 from scanfindings import (
     DESCRIPTIONS,
@@ -54,7 +55,7 @@ SETTINGS = {"REGISTRY_POLICY_SCOPE": "V2", "BLOB_MOUNTING": "DISABLED"}
 # RegistryScanningRule: "When the ENHANCED scan type is specified, the supported scan
 # frequencies are CONTINUOUS_SCAN and SCAN_ON_PUSH"; the console's default is "all of your
 # repositories are continuously scanned" (User Guide, enhanced scanning).
-ENHANCED_CONFIGURATION = {
+ENHANCED_CONFIGURATION: dict[str, Any] = {
     "scanType": "ENHANCED",
     "rules": [
         {

@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from awsproxy import AwsError, AwsProxy, Call, Fault, Rule
+from awsproxy import AwsProxy, Call, Fault, Rule
+from awswire import AwsError
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
@@ -276,12 +277,13 @@ def test_handlers_ask_moto_and_answer_errors(proxy: AwsProxy, client: ClientFact
     reply = ecr.batch_get_repository_scanning_configuration(repositoryNames=["app"])
     assert reply["scanningConfigurations"] == [{"repositoryName": "app"}]
     assert proxy.calls == {"CreateRepository": 1, "BatchGetRepositoryScanningConfiguration": 1}
-    for call in (
+    refusals: list[Callable[[], object]] = [
         lambda: ecr.batch_get_repository_scanning_configuration(repositoryNames=["refused"]),
         lambda: ecr.get_account_setting(name="X"),
-    ):
+    ]
+    for refusal in refusals:
         with pytest.raises(botocore.exceptions.ClientError) as refused:
-            call()
+            refusal()
         assert _error_code(refused) == "ValidationException"
 
 
