@@ -54,11 +54,26 @@ def _basic(finding: dict[str, Any], image: Image, completed: Any) -> ScanFinding
 
 
 def _enhanced(finding: dict[str, Any], image: Image, completed: Any) -> ScanFinding:
-    details = finding.get("packageVulnerabilityDetails", {})
-    package = (details.get("vulnerablePackages") or [{}])[0]
     cvss = finding.get("scoreDetails", {}).get("cvss", {})
+    return enhanced_finding(
+        finding, _identity(image), completed, cvss=cvss, score=finding.get("score")
+    )
+
+
+def enhanced_finding(
+    finding: dict[str, Any],
+    identity: dict[str, Any],
+    completed: Any,
+    *,
+    cvss: dict[str, Any],
+    score: float | None,
+) -> ScanFinding:
+    """An Inspector finding as a record, from ECR's EnhancedImageScanFinding or from
+    Inspector's own Finding (crawler.ecr.inspector), which name the score fields differently."""
+    details = finding.get("packageVulnerabilityDetails") or {}
+    package = (details.get("vulnerablePackages") or [{}])[0]
     return ScanFinding(
-        **_identity(image),
+        **identity,
         scan_type="ENHANCED",
         scan_completed_at=completed,
         name=details.get("vulnerabilityId"),
@@ -69,7 +84,7 @@ def _enhanced(finding: dict[str, Any], image: Image, completed: Any) -> ScanFind
         package_name=package.get("name"),
         package_version=package.get("version"),
         fixed_in_version=package.get("fixedInVersion"),
-        cvss_score=cvss.get("score", finding.get("score")),
+        cvss_score=cvss.get("score", score),
         cvss_vector=cvss.get("scoringVector"),
         status=finding.get("status"),
         finding_arn=finding.get("findingArn"),

@@ -71,6 +71,7 @@ import msgspec
 
 from crawler.aws.call import Caller
 from crawler.ecr import utc
+from crawler.ecr.findings import enhanced_finding
 from crawler.records import ImageScanFindingsSummary, ImageScanStatus, ScanFinding
 
 IMAGE = "AWS_ECR_CONTAINER_IMAGE"
@@ -274,30 +275,13 @@ def finding_record(
     """One Inspector Finding of one image as the record crawler.ecr.findings makes of the
     same finding in DescribeImageScanFindings (EnhancedImageScanFinding: `score` is Inspector's
     inspectorScore, `scoreDetails.cvss` its inspectorScoreDetails.adjustedCvss)."""
-    details = finding.get("packageVulnerabilityDetails") or {}
-    package = (details.get("vulnerablePackages") or [{}])[0]
-    cvss = (finding.get("inspectorScoreDetails") or {}).get("adjustedCvss") or {}
-    return ScanFinding(
+    identity = {
         **scope,
-        registry_id=image.get("registry") or scope["account_id"],
-        repository_name=image["repositoryName"],
-        image_digest=image["imageHash"],
-        scan_type="ENHANCED",
-        scan_completed_at=completed,
-        name=details.get("vulnerabilityId"),
-        title=finding.get("title"),
-        description=finding.get("description"),
-        uri=details.get("sourceUrl"),
-        severity=finding.get("severity"),
-        package_name=package.get("name"),
-        package_version=package.get("version"),
-        fixed_in_version=package.get("fixedInVersion"),
-        cvss_score=cvss.get("score", finding.get("inspectorScore")),
-        cvss_vector=cvss.get("scoringVector"),
-        status=finding.get("status"),
-        finding_arn=finding.get("findingArn"),
-        first_observed_at=utc(finding.get("firstObservedAt")),
-        last_observed_at=utc(finding.get("lastObservedAt")),
-        fix_available=finding.get("fixAvailable"),
-        exploit_available=finding.get("exploitAvailable"),
+        "registry_id": image.get("registry") or scope["account_id"],
+        "repository_name": image["repositoryName"],
+        "image_digest": image["imageHash"],
+    }
+    cvss = (finding.get("inspectorScoreDetails") or {}).get("adjustedCvss") or {}
+    return enhanced_finding(
+        finding, identity, completed, cvss=cvss, score=finding.get("inspectorScore")
     )
