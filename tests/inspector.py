@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,11 @@ from scanning import Mode, model_scanning
 IMAGE, REPOSITORY = "AWS_ECR_CONTAINER_IMAGE", "AWS_ECR_REPOSITORY"
 # ListCoverageMaxResults, ListFindingsMaxResults, ListFindingAggregationsMaxResults.
 MAX_RESULTS = {"ListCoverage": 200, "ListFindings": 100, "ListFindingAggregations": 100}
+# StringFilter comparisons other than NOT_EQUALS: (the field's value, the filter's) -> match.
+COMPARISONS: dict[str, Callable[[str, str], bool]] = {
+    "EQUALS": operator.eq,
+    "PREFIX": str.startswith,
+}
 # FindingList: "max": 25, whatever maxResults says.
 MAX_ITEMS = {"ListFindings": 25}
 # ECR's ScanStatus (the scanning model's) -> the (statusCode, reason) Inspector gives for it.
@@ -328,12 +334,8 @@ def _matches(criteria: Mapping[str, Any], values: Mapping[str, str], operation: 
         if name not in values:
             raise AwsError("ValidationException", f"the test model of {operation} has no {name}")
         value = values[name]
-        tests: dict[str, Callable[[str], bool]] = {
-            "EQUALS": lambda v, value=value: v == value,
-            "PREFIX": lambda v, value=value: value.startswith(v),
-        }
         positive = [f for f in filters if f["comparison"] != "NOT_EQUALS"]
-        if positive and not any(tests[f["comparison"]](f["value"]) for f in positive):
+        if positive and not any(COMPARISONS[f["comparison"]](value, f["value"]) for f in positive):
             return False
         if any(f["value"] == value for f in filters if f["comparison"] == "NOT_EQUALS"):
             return False
@@ -353,7 +355,8 @@ def _moto_scan(ecr: Any, repository: str, digest: str) -> dict[str, Any] | None:
         )
     except ecr.exceptions.ScanNotFoundException:
         return None
-    return _epochs(answer)  # type: ignore[no-any-return]
+    scan: dict[str, Any] = _epochs(answer)
+    return scan
 
 
 def _epochs(value: Any) -> Any:

@@ -391,7 +391,8 @@ def _moto(url: str, region: str) -> Ask:
         )
         try:
             with urllib.request.urlopen(request) as reply:
-                return json.loads(reply.read())  # type: ignore[no-any-return]
+                answer: dict[str, Any] = json.loads(reply.read())
+                return answer
         except urllib.error.HTTPError as error:
             body = json.loads(error.read() or b"{}")
             raise AwsError(body.get("__type", "ServerException"), body.get("message", "")) from None
