@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from awsproxy import AwsProxy
 from conftest import ecr_client, make_config, run_scan
@@ -44,7 +45,7 @@ def test_docker_and_oci_manifests_are_parsed(proxy: AwsProxy) -> None:
     """Docker v2: config and layers with sizes; OCI: annotations such as the source repo."""
     _, sink = run_scan(make_config(proxy, regions=["eu-west-1"]))
     images = {i.image_digest: i for i in sink.of("image")}
-    by_repo: dict[str, list[object]] = {}
+    by_repo: dict[str, list[Any]] = {}
     for m in sink.of("imagemanifest"):
         by_repo.setdefault(m.repository_name, []).append(m)
         assert m.image_digest in images  # one manifest record per image
@@ -119,7 +120,9 @@ def test_docker_manifest_list_and_garbage_parse() -> None:
         }
     )
     record = parse_manifest(text, "", scope=SCOPE, referrers=None)
+    assert record.children is not None
     [child] = record.children
+    assert child.platform is not None
     assert (child.platform.variant, child.attestation) == ("v7", False)
     broken = parse_manifest("{not json", "application/x", scope=SCOPE, referrers=None)
     assert (broken.media_type, broken.layers) == ("application/x", None)
