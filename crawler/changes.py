@@ -3,7 +3,16 @@ digest to another), repositories added, removed or with changed settings, as `ch
 
 A scan's state is small: per repository its settings and a digest -> tags map, never whole
 records. Removals are only reported for (account, region) units that both scans completed, so
-a failed region never looks like deleted images."""
+a failed region never looks like deleted images.
+
+A setting that is null on either side is unknown, not a value, and is never reported as
+changed: null is what a scan writes for what its `collect:` did not ask for (policies, tags,
+scanning configuration), or for what was denied or unreadable, and two scans with different
+`collect:` must not look like changed repositories. The decision is taken from the fields'
+nullness, not from the scan_summary, which does not say what was collected; it also holds for
+a saved scan whose config is gone. A setting that is empty is `{}`, not null, so a policy or
+tag removed is still a change. (The one setting AWS omits when empty, the tag-mutability
+exclusion filters, comes and goes with `image_tag_mutability`, which is reported.)"""
 
 from __future__ import annotations
 
@@ -106,13 +115,15 @@ def diff(old: State, new: State) -> Iterator[Change]:
             yield Change(**base, change="repository_added")
         elif key not in new.settings:
             yield Change(**base, change="repository_removed")
-        elif old.settings[key] != new.settings[key]:
-            before, after = old.settings[key], new.settings[key]
-            changed = sorted(
-                k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
-            )
+        elif changed := _changed_settings(old.settings[key], new.settings[key]):
             yield Change(**base, change="repository_changed", fields=changed)
         yield from _images(base, old.images.get(key, {}), new.images.get(key, {}))
+
+
+def _changed_settings(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The settings both scans know (neither null) and that differ, by name."""
+    known = (k for k in before.keys() & after.keys() if None not in (before[k], after[k]))
+    return sorted(k for k in known if before[k] != after[k])
 
 
 def _images(

@@ -15,10 +15,15 @@ from awsproxy import AwsProxy, Rule
 from conftest import cli, ecr_client
 from pg import summary
 
-from crawler.changes import previous_scan
+from crawler.changes import State, diff, previous_scan
 from crawler.demo import docker_manifest, encode
 from crawler.errors import ConfigError
-from crawler.records import ScanSummary
+from crawler.records import (
+    RegionCounts,
+    Repository,
+    RepositoryScanningConfiguration,
+    ScanSummary,
+)
 from crawler.sinks.sqlite import SqliteSink
 
 REGION = "eu-west-1"
@@ -173,3 +178,47 @@ def test_emit_changes_needs_a_sink_it_can_read_back(sink: str) -> None:
     with pytest.raises(ConfigError, match="jsonl:PATH or sqlite:PATH") as refused:
         previous_scan(sink)
     assert "s3cret-pw" not in str(refused.value)
+
+
+def repository_scan(scan_id: str, **settings: Any) -> State:
+    """A finished scan of one complete region holding repository "app" with `settings`."""
+    state = State()
+    state.add(
+        Repository(
+            scan_id=scan_id,
+            account_id="1",
+            region=REGION,
+            registry_id="1",
+            repository_name="app",
+            **{"image_tag_mutability": "MUTABLE", **settings},
+        )
+    )
+    state.add(summary(scan_id=scan_id, accounts={"1": {REGION: RegionCounts(repositories=1)}}))
+    return state
+
+
+# What collect.policies, collect.tags and collect.scan_findings add to a repository record.
+COLLECTED: dict[str, Any] = {
+    "lifecycle_policy": {"rules": [{"rulePriority": 1}]},
+    "repository_policy": {"Statement": []},
+    "tags": {"team": "web"},
+    "scanning_configuration": RepositoryScanningConfiguration(scan_frequency="SCAN_ON_PUSH"),
+}
+
+
+@pytest.mark.parametrize("collected_by", ["old", "new"])
+def test_fields_one_scan_did_not_collect_are_not_changes(collected_by: str) -> None:
+    """Scans with different `collect:`: a setting null on one side is unknown, not changed."""
+    full, lean = repository_scan("full", **COLLECTED), repository_scan("lean")
+    old, new = (full, lean) if collected_by == "old" else (lean, full)
+    assert list(diff(old, new)) == []
+
+
+def test_a_setting_both_scans_know_still_changes() -> None:
+    """Null is skipped field by field: a known setting that differs is reported, and a policy
+    or tag set removed ({}, not null) is a change."""
+    old = repository_scan("old", image_tag_mutability="MUTABLE", tags={"team": "web"})
+    new = repository_scan("new", image_tag_mutability="IMMUTABLE", tags={}, lifecycle_policy={})
+    [change] = diff(old, new)
+    assert change.change == "repository_changed"
+    assert change.fields == ["image_tag_mutability", "tags"]
