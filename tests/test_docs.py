@@ -18,7 +18,15 @@ README = (ROOT / "README.md").read_text()
 def recipe(title: str) -> str:
     """The first code block after the paragraph that starts with `title`."""
     after = README[README.index(title) :]
-    return re.search(r"```\n(.*?)```", after, re.S).group(1)  # type: ignore[union-attr]
+    return found(r"```\n(.*?)```", after, 1)
+
+
+def found(pattern: str, text: str, group: int = 0) -> str:
+    """The `group` of the first match of `pattern` in `text` (dot matches newlines), which must
+    match."""
+    match = re.search(pattern, text, re.S)
+    assert match, f"no {pattern!r} in {text[:200]!r}"
+    return match.group(group)
 
 
 @pytest.fixture
@@ -46,7 +54,7 @@ def test_pipeline_recipes_run(inventory: Path) -> None:
 
     import duckdb
 
-    sql = re.search(r'duckdb -c "(.*?)"', block, re.S).group(1)  # type: ignore[union-attr]
+    sql = found(r'duckdb -c "(.*?)"', block, 1)
     rows = duckdb.connect().execute(sql.replace("inventory.jsonl", str(inventory))).fetchall()
     images = sum(row[2] for row in rows)
     lines = inventory.read_text().splitlines()
@@ -67,7 +75,7 @@ def test_scanner_recipe_lists_runnable_images_by_digest(inventory: Path) -> None
         if '"type":"image"' in line and "image.index" in line
     ]
     assert indexes
-    assert not any(f"@{re.search(r'sha256:[0-9a-f]{64}', i).group(0)}" in uris for i in indexes)  # type: ignore[union-attr]
+    assert not any(f"@{found(r'sha256:[0-9a-f]{64}', i)}" in uris for i in indexes)
 
 
 def test_github_actions_example_is_valid_with_the_expected_steps() -> None:

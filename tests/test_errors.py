@@ -36,8 +36,21 @@ from crawler.errors import (
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    body = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(body, "DescribeImages")  # type: ignore[arg-type]
+    """The error botocore raises for an answer `status` with error `code`; its
+    ResponseMetadata whole, as botocore's parser gives it."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {
+                "RequestId": "r",
+                "HostId": "",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
+        "DescribeImages",
+    )
 
 
 CODES = [
