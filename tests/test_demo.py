@@ -1,5 +1,6 @@
 """`ecr-crawler demo`: the embedded emulator, the sample registry in one scanning mode per
-region, a full scan into SQLite; and the emulator's scanning operations themselves."""
+region with today's registry settings in one, a full scan into SQLite; and the emulator's
+scanning and registry-settings operations themselves."""
 
 from __future__ import annotations
 
@@ -18,8 +19,17 @@ from botocore.exceptions import ClientError
 from conftest import REGIONS, ecr_client, reseed
 
 from crawler.demo import DEMO_SCANNING
-from crawler.demo.data import encode, frontend, trainer
-from crawler.demo.seed import configure_scanning
+from crawler.demo.data import (
+    MODELS_PROFILE,
+    PARTNER_ACCOUNT,
+    RELEASE_PROFILE,
+    SIGNING_RULES,
+    encode,
+    frontend,
+    trainer,
+)
+from crawler.demo.moto_patches import paced_pushes
+from crawler.demo.seed import configure_registry, configure_scanning
 from crawler.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
 
 CLAIR, NATIVE, ENHANCED = "eu-west-1", "us-east-1", "ap-southeast-2"
@@ -336,3 +346,130 @@ def test_an_index_lists_its_children_by_the_digest_and_size_they_are_pushed_with
     parent = index([child(manifest, {"os": "linux", "architecture": "amd64"})])
     assert parent["manifests"][0]["digest"] == digest
     assert parent["manifests"][0]["size"] == len(text)
+
+
+# -- the registry settings of today's ECR (crawler/demo/registry_settings.py) ----------------
+
+
+def test_demo_registry_has_signing_rules_and_creation_templates(demo: tuple[Any, Path]) -> None:
+    """The demo's us-east-1 registry record carries its two signing rules (the other regions
+    none) and its two creation templates, the policies parsed."""
+    _, db_path = demo
+    signing = dict(rows(db_path, "SELECT region, signing_configuration FROM registries"))
+    rules = json.loads(signing[NATIVE])["rules"]
+    assert [r["signing_profile_arn"] for r in rules] == [RELEASE_PROFILE, MODELS_PROFILE]
+    assert json.loads(signing[CLAIR]) == json.loads(signing[ENHANCED]) == {}
+    templates = rows(
+        db_path,
+        "SELECT region, prefix, image_tag_mutability, json_extract(lifecycle_policy, '$.rules') "
+        "FROM repository_creation_templates ORDER BY prefix",
+    )
+    assert [t[:3] for t in templates] == [
+        (NATIVE, "docker-hub", "MUTABLE"),
+        (NATIVE, "prod", "IMMUTABLE_WITH_EXCLUSION"),
+    ]
+    assert templates[0][3] is None
+    assert json.loads(templates[1][3])
+
+
+def test_demo_images_are_signed_or_not_and_replicated_or_not(demo: tuple[Any, Path]) -> None:
+    """With every collect option on, the demo's images say how they are signed and where they
+    replicated: signed by managed signing, by a referrer, not at all, or FAILED; a replication
+    FAILED to the partner account."""
+    _, db_path = demo
+    found = rows(
+        db_path,
+        "SELECT repository_name, image_tags, signed, signed_by, signing_statuses, "
+        f"replication_statuses FROM images WHERE region = '{NATIVE}' "
+        "AND repository_name IN ('api/orders', 'ml/trainer') AND subject_manifest_digest IS NULL",
+    )
+    missing = "the demo must collect signing and replication (crawler/cli/scan.py demo_command)"
+    assert all(row[2] is not None for row in found), missing
+    by_tag = {tag: tuple(row) for _, tags, *row in found for tag in json.loads(tags)}
+    assert by_tag["2.3.0"][:2] == ("yes", '["managed_signing"]')
+    assert by_tag["2.2.0"][:2] == ("yes", '["referrer"]')
+    assert by_tag["2.0.0"][:2] == ("no", "[]")
+    replicated = {(s["region"], s["status"]) for s in json.loads(by_tag["2.3.0"][3])}
+    assert replicated == {("us-west-2", "COMPLETE"), ("eu-central-1", "FAILED")}
+    assert json.loads(by_tag["2.0.0"][3]) == []  # pushed before replication was configured
+    trainer_statuses = [json.loads(row[4]) for row in found if row[0] == "ml/trainer"]
+    failed = [s for statuses in trainer_statuses for s in statuses if s["status"] == "FAILED"]
+    assert [s["signing_profile_arn"] for s in failed] == [MODELS_PROFILE]
+
+
+@pytest.fixture(scope="module")
+def settings(moto_url: str) -> Iterator[str]:
+    """The tests' emulator seeded as the demo's us-east-1 registry settings are, pushes paced
+    as the demo paces them; reseeded without them afterwards, as the other modules expect."""
+    with paced_pushes(start=1_780_000_000, step=60):
+        reseed(moto_url)
+        configure_registry(ecr_client(moto_url, NATIVE), NATIVE)
+    yield moto_url
+    reseed(moto_url)
+
+
+def test_signing_status_follows_the_rules_and_the_push_time(settings: str) -> None:
+    """An image pushed before the signing configuration has no status; one pushed after has a
+    status per profile whose rule covers it, FAILED for the profile the pusher may not use; a
+    repository no rule covers has none; a region without a configuration has none at all."""
+    ecr = ecr_client(settings, NATIVE)
+    assert ecr.get_signing_configuration()["signingConfiguration"]["rules"] == SIGNING_RULES
+
+    def statuses(repository: str, image: dict[str, str]) -> list[dict[str, Any]]:
+        reply = ecr.describe_image_signing_status(repositoryName=repository, imageId=image)
+        return reply["signingStatuses"]  # type: ignore[no-any-return]
+
+    assert statuses("api/orders", {"imageTag": "2.3.0"}) == [
+        {"signingProfileArn": RELEASE_PROFILE, "status": "COMPLETE"}
+    ]
+    assert statuses("api/orders", {"imageTag": "2.0.0"}) == []
+    [failed] = statuses("ml/trainer", {"imageDigest": encode(trainer(NATIVE, 4))[1]})
+    assert (failed["status"], failed["failureCode"]) == ("FAILED", "SigningProfileAccessDenied")
+    assert statuses("web/frontend", {"imageTag": "latest"}) == []
+    with pytest.raises(ClientError) as raised:
+        ecr_client(settings, CLAIR).get_signing_configuration()
+    assert raised.value.response["Error"]["Code"] == "SigningConfigurationNotFoundException"
+    with pytest.raises(ClientError) as raised:
+        statuses("api/orders", {"imageTag": "9.9.9"})
+    assert raised.value.response["Error"]["Code"] == "ImageNotFoundException"
+
+
+def test_creation_templates_page_and_filter(settings: str) -> None:
+    """DescribeRepositoryCreationTemplates pages by maxResults, filters by prefix, and gives a
+    template without tag mutability the model's default, MUTABLE."""
+    ecr = ecr_client(settings, NATIVE)
+    first = ecr.describe_repository_creation_templates(maxResults=1)
+    rest = ecr.describe_repository_creation_templates(maxResults=1, nextToken=first["nextToken"])
+    pages = first["repositoryCreationTemplates"] + rest["repositoryCreationTemplates"]
+    assert [t["prefix"] for t in pages] == ["docker-hub", "prod"]
+    assert "nextToken" not in rest
+    [prod] = ecr.describe_repository_creation_templates(prefixes=["prod"])[
+        "repositoryCreationTemplates"
+    ]
+    assert prod["encryptionConfiguration"]["encryptionType"] == "KMS_DSSE"
+    assert pages[0]["imageTagMutability"] == "MUTABLE"
+    empty = ecr_client(settings, CLAIR).describe_repository_creation_templates()
+    assert empty["repositoryCreationTemplates"] == []
+
+
+def test_replication_status_per_destination_after_the_rule(settings: str) -> None:
+    """An image pushed after the replication rule has a status per destination: COMPLETE in
+    its own account, FAILED in the partner account whose registry policy does not allow it;
+    an image pushed before it, or of a repository no rule covers, has none."""
+    ecr = ecr_client(settings, NATIVE)
+
+    def statuses(repository: str, tag: str) -> list[tuple[str, str, str, str | None]]:
+        reply = ecr.describe_image_replication_status(
+            repositoryName=repository, imageId={"imageTag": tag}
+        )
+        return [
+            (s["region"], s["registryId"], s["status"], s.get("failureCode"))
+            for s in reply["replicationStatuses"]
+        ]
+
+    assert statuses("api/orders", "2.3.0") == [
+        ("us-west-2", "123456789012", "COMPLETE", None),
+        ("eu-central-1", PARTNER_ACCOUNT, "FAILED", "RegistryPolicyDeniesReplication"),
+    ]
+    assert statuses("api/orders", "2.0.0") == []
+    assert statuses("web/frontend", "latest") == []

@@ -55,13 +55,14 @@ __all__ = [
 @contextmanager
 def start_emulator() -> Iterator[str]:
     """The emulator, seeded with the sample registry in every demo region, each region in its
-    scanning mode: its URL."""
+    scanning mode, and the registry settings of the demo (managed signing, replication, creation
+    templates): its URL."""
     from crawler.demo.moto_patches import paced_pushes
 
     with run_emulator() as endpoint:
         # A history: the sample registry pushed over the last day, a minute between pushes.
         with paced_pushes(start=int(time.time()) - 86_400, step=60):
-            seed(endpoint, DEMO_REGIONS.split(","), DEMO_SCANNING)
+            seed(endpoint, DEMO_REGIONS.split(","), DEMO_SCANNING, settings=True)
         yield endpoint
 
 

@@ -207,3 +207,54 @@ VULNERABILITIES = [
         "package": ("busybox", "1.36.0", "1.36.1"),
     },
 ]
+
+# The registry settings of the demo's AWS-native region (crawler/demo/registry_settings.py says
+# what the emulator makes of them). Managed signing: api/* signed with the release profile, and
+# ml/* with a profile the pushing principal may not use, so its signing fails. Made-up ARNs.
+SIGNING_REGION = "us-east-1"
+RELEASE_PROFILE = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/ecr_release"
+MODELS_PROFILE = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/ml_models"
+UNUSABLE_PROFILES = frozenset({MODELS_PROFILE})
+SIGNING_RULES = [
+    {
+        "signingProfileArn": RELEASE_PROFILE,
+        "repositoryFilters": [{"filter": "api/*", "filterType": "WILDCARD_MATCH"}],
+    },
+    {
+        "signingProfileArn": MODELS_PROFILE,
+        "repositoryFilters": [{"filter": "ml/*", "filterType": "WILDCARD_MATCH"}],
+    },
+]
+# Replication of api/ to a region of its own account, and to a partner account whose registry
+# policy does not let it replicate there.
+PARTNER_ACCOUNT = "210987654321"
+REPLICATION_RULES = [
+    {
+        "destinations": [
+            {"region": "us-west-2", "registryId": "123456789012"},
+            {"region": "eu-central-1", "registryId": PARTNER_ACCOUNT},
+        ],
+        "repositoryFilters": [{"filter": "api/", "filterType": "PREFIX_MATCH"}],
+    }
+]
+# Repository creation templates: one a compliance team would write, one left at the defaults.
+CREATION_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "prefix": "prod",
+        "description": "Production repositories, created on push and by replication",
+        "appliedFor": ["CREATE_ON_PUSH", "REPLICATION"],
+        "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+        "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "latest"}],
+        "encryptionConfiguration": {
+            "encryptionType": "KMS_DSSE",
+            "kmsKey": "arn:aws:kms:us-east-1:123456789012:key/prod",
+        },
+        "lifecyclePolicy": json.dumps(LIFECYCLE_POLICY),
+        "resourceTags": [{"Key": "env", "Value": "prod"}],
+    },
+    {
+        "prefix": "docker-hub",
+        "description": "Pull-through cache of Docker Hub",
+        "appliedFor": ["PULL_THROUGH_CACHE"],
+    },
+]

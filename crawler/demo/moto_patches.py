@@ -2,8 +2,8 @@
 DescribeImages reports the scan status and findings summary after StartImageScan (under
 Clair-based basic scanning only), and artifactMediaType and subjectManifestDigest from the
 manifest; ListImageReferrers answers from the subjects of the repository's manifests;
-ListPullTimeUpdateExclusions, DescribePullThroughCacheRules, DescribeRepositoryCreationTemplates
-and GetSigningConfiguration answer "none".
+ListPullTimeUpdateExclusions and DescribePullThroughCacheRules answer "none". Managed signing,
+repository creation templates and replication status: crawler/demo/registry_settings.py.
 
 Scanning as today's ECR does it (crawler/demo/scanner.py): GetAccountSetting and
 PutAccountSetting, each region's mode from its BASIC_SCAN_TYPE_VERSION and scan type,
@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from crawler.demo import registry_settings
 from crawler.demo.scanner import (
     DEFAULT_PAGE,
     ENHANCED_PAGE,
@@ -46,6 +48,7 @@ def fill_moto_gaps() -> None:
     _answer_missing_operations()
     _scan_as_configured()
     _stamp_pushes()
+    registry_settings.install(_push_clock)
 
 
 @contextmanager
@@ -58,6 +61,11 @@ def paced_pushes(start: int, step: int) -> Iterator[None]:
         yield
     finally:
         _PACE.clear()
+
+
+def _push_clock() -> int:
+    """When the next image is pushed: the paced clock's next tick, else now."""
+    return _PACE[0] if _PACE else int(time.time())
 
 
 def _manifest(image: Any) -> dict[str, Any]:
@@ -138,28 +146,11 @@ def _answer_missing_operations() -> None:
         "describe_pull_through_cache_rules": lambda self: ActionResult(
             {"pullThroughCacheRules": []}
         ),
-        "describe_repository_creation_templates": lambda self: ActionResult(
-            {"registryId": self.current_account, "repositoryCreationTemplates": []}
-        ),
-        "get_signing_configuration": _no_signing_configuration,
         "get_account_setting": _get_account_setting,
         "put_account_setting": _put_account_setting,
     }
     for name, answer in answers.items():
         setattr(ECRResponse, name, answer)
-
-
-def _no_signing_configuration(self: Any) -> Any:
-    from moto.core.exceptions import ServiceException
-
-    class SigningConfigurationNotFoundException(ServiceException):
-        code = "SigningConfigurationNotFoundException"
-
-    # The exception's documentation in the model, as its message.
-    raise SigningConfigurationNotFoundException(
-        "The specified signing configuration was not found. This occurs when attempting to "
-        "retrieve or delete a signing configuration that does not exist."
-    )
 
 
 def _account_settings(backend: Any) -> dict[str, str]:

@@ -9,12 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from crawler.demo.data import (
+    CREATION_TEMPLATES,
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
     ENHANCED_RULES,
     LIFECYCLE_POLICY,
+    REPLICATION_RULES,
     REPOSITORY_POLICY,
     SCANNING_RULES,
+    SIGNING_REGION,
+    SIGNING_RULES,
     attestation,
     child,
     encode,
@@ -137,10 +141,30 @@ def configure_scanning(ecr: Any, region: str, mode: str) -> None:
         ecr.start_image_scan(repositoryName="ml/trainer", imageId={"imageDigest": digest})
 
 
-def seed(endpoint_url: str, regions: list[str], scanning: Mapping[str, str] | None = None) -> None:
+def configure_registry(ecr: Any, region: str) -> None:
+    """Managed signing, replication and repository creation templates, set with the calls that
+    set them on AWS, then one more push to each repository they cover: the images pushed before
+    were neither signed nor replicated (crawler/demo/registry_settings.py)."""
+    ecr.put_replication_configuration(replicationConfiguration={"rules": REPLICATION_RULES})
+    ecr.put_signing_configuration(signingConfiguration={"rules": SIGNING_RULES})
+    for template in CREATION_TEMPLATES:
+        ecr.create_repository_creation_template(**template)
+    orders = oci_manifest(f"{region}/orders/3", annotations=orders_annotations(3))
+    put(ecr, "api/orders", orders, "2.3.0", "2.3")
+    put(ecr, "ml/trainer", trainer(region, 4))
+
+
+def seed(
+    endpoint_url: str,
+    regions: list[str],
+    scanning: Mapping[str, str] | None = None,
+    *,
+    settings: bool = False,
+) -> None:
     """Create the sample registry in `regions` of the emulator at `endpoint_url`, each region
     scanning in its mode in `scanning` (region -> CLAIR, AWS_NATIVE or ENHANCED; moto's Clair
-    where not given)."""
+    where not given); with `settings`, the demo's managed signing, replication and creation
+    templates too (`configure_registry`)."""
     import boto3  # the demo extra; the crawler itself never uses boto3
 
     for region in regions:
@@ -153,3 +177,5 @@ def seed(endpoint_url: str, regions: list[str], scanning: Mapping[str, str] | No
         )
         seed_region(ecr, region)
         configure_scanning(ecr, region, (scanning or {}).get(region, "CLAIR"))
+        if settings and region == SIGNING_REGION:
+            configure_registry(ecr, region)
