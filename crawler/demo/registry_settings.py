@@ -37,6 +37,7 @@ SIGNING_FAILURE = (
     "The principal that pushed the image may not use the signing profile.",
 )
 REPLICATION_FAILURE = "RegistryPolicyDeniesReplication"
+AES256 = {"encryptionType": "AES256"}
 
 
 def install(now: Callable[[], int]) -> None:
@@ -169,8 +170,11 @@ def _create_template(self: Any, now: Callable[[], int]) -> Any:
     }
     created = now()
     # RepositoryCreationTemplate.imageTagMutability: "If this parameter is omitted, the default
-    # setting of MUTABLE will be used".
-    template = {"imageTagMutability": "MUTABLE", **template}
+    # setting of MUTABLE will be used"; encryption AES256, as EncryptionConfiguration says of a
+    # repository: "By default, when no encryption configuration is set ... an AES256
+    # encryption algorithm".
+    defaults = {"imageTagMutability": "MUTABLE", "encryptionConfiguration": AES256}
+    template = {**defaults, **template}
     template.update(createdAt=created, updatedAt=created)
     _settings(self.ecr_backend).setdefault("templates", {})[template["prefix"]] = template
     return _result({"registryId": self.current_account, "repositoryCreationTemplate": template})
