@@ -4,6 +4,7 @@ or a SQLite database."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +20,14 @@ from crawler.changes import State, diff, previous_scan
 from crawler.demo import docker_manifest, encode
 from crawler.errors import ConfigError
 from crawler.records import (
+    Image,
     RegionCounts,
     Repository,
     RepositoryScanningConfiguration,
+    ScanRecord,
     ScanSummary,
 )
+from crawler.sinks import open_sink
 from crawler.sinks.sqlite import SqliteSink
 
 REGION = "eu-west-1"
@@ -150,6 +154,16 @@ def test_emit_changes_into_a_sqlite_database(
     assert rows == [("image_added", digest)]
 
 
+def test_emit_changes_help_names_the_sinks_it_compares_with(aws_env: dict[str, str]) -> None:
+    """`scan --help` names, for --emit-changes, the sinks its refusal names (jsonl and sqlite)."""
+    with pytest.raises(ConfigError) as refused:
+        previous_scan("-")
+    found = re.search(r"needs a (.+?) sink", str(refused.value))
+    assert found is not None
+    usage = " ".join(cli("scan", "--help", env=aws_env).stdout.split())
+    assert f"previous scan in the {found[1]} sink" in usage
+
+
 def test_a_database_whose_last_scan_was_interrupted_has_nothing_to_compare(
     tmp_path: Path,
 ) -> None:
@@ -222,3 +236,48 @@ def test_a_setting_both_scans_know_still_changes() -> None:
     [change] = diff(old, new)
     assert change.change == "repository_changed"
     assert change.fields == ["image_tag_mutability", "tags"]
+
+
+def saved_scan(uri: str, scan_id: str, digests: list[str]) -> None:
+    """A finished scan of repository "app" holding `digests`, written by the sink at `uri`."""
+    base: dict[str, Any] = {"scan_id": scan_id, "account_id": "1", "region": REGION}
+    records: list[ScanRecord] = [
+        Repository(**base, registry_id="1", repository_name="app", tags={"team": "web"}),
+        *(
+            Image(
+                **base,
+                registry_id="1",
+                repository_name="app",
+                image_digest=digest,
+                image_tags=[],
+                image_uri=f"1.dkr.ecr.{REGION}.amazonaws.com/app@{digest}",
+            )
+            for digest in digests
+        ),
+        summary(scan_id=scan_id, accounts={"1": {REGION: RegionCounts(repositories=1)}}),
+    ]
+
+    async def write() -> None:
+        sink = open_sink(uri)
+        await sink.write(records)
+        await sink.aclose()
+
+    anyio.run(write)
+
+
+def test_diff_reads_json_lines_and_sqlite_as_its_help_says(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """diff OLD.jsonl NEW.db: the image the database's scan added, nothing else; --help names
+    both formats."""
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.db"
+    saved_scan(f"jsonl:{old}", "old", ["sha256:a"])
+    saved_scan(f"sqlite:{new}", "new", ["sha256:a", "sha256:b"])
+    result = cli("diff", str(old), str(new), env=aws_env)
+    assert result.code == 0, result.stderr
+    assert [(c["change"], c["image_digest"]) for c in result.records()] == [
+        ("image_added", "sha256:b")
+    ]
+    usage = " ".join(cli("diff", "--help", env=aws_env).stdout.split())
+    assert "JSON lines sink" in usage
+    assert "SQLite sink" in usage

@@ -191,6 +191,20 @@ def test_other_commands_name_their_flags(args: list[str], flags: dict[str, str])
     assert config_flags(parse(args))[1] == flags
 
 
+def usage(*args: str) -> str:
+    """`ecr-crawler ARGS --help`, its lines joined (argparse wraps them to the terminal)."""
+    return " ".join(cli(*args, "--help", env={}).stdout.split())
+
+
+def test_sink_help_gives_each_commands_own_default() -> None:
+    """--sink's help names the default each command uses: the database the demo writes, the
+    config's sink (else stdout) for scan."""
+    from crawler.cli.parser import DEMO_SINK
+
+    assert f"default {DEMO_SINK}" in usage("demo")
+    assert "default the config's sink:, else '-'" in usage("scan")
+
+
 @pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
 def test_secrets_never_appear_in_output_at_any_log_level(
     aws_env: dict[str, str], proxy: AwsProxy, level: str

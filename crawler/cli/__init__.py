@@ -8,7 +8,8 @@ and an exit code.
                              config, 3 credentials missing or rejected, 4 a compliance finding
                              at or above --fail-on, 130 interrupted
 
-A closed stdout (`ecr-crawler regions | head -1`) is a normal end: exit 0, quietly.
+A closed stdout (`ecr-crawler regions | head -1`) is a normal end: exit 0, quietly. Notes added
+to an error on its way here (`add_note`: where a failed scan kept its records) end its line.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # no stdout at all (`>&-`) is None.
         if sys.stdout is not None:
             sys.stdout.flush()
-    except KeyboardInterrupt:
-        print("ecr-crawler: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(_line("ecr-crawler: interrupted", exc), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         cause = _cause(exc)
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reader_gone()
         if getattr(args, "log_level", None) == "debug":
             raise
-        return _report(cause)
+        return _report(cause, exc)
     return code
 
 
@@ -57,18 +58,25 @@ def _cause(exc: Exception) -> Exception:
     return exc
 
 
-def _report(exc: Exception) -> int:
+def _report(exc: Exception, raised: Exception) -> int:
+    """One line for the error `exc`, found in what was `raised`."""
     if isinstance(exc, CrawlerError):
         from crawler.log import Redactor
 
-        print(f"ecr-crawler: error: {Redactor().redact(str(exc))}", file=sys.stderr)
+        print(_line(f"ecr-crawler: error: {Redactor().redact(str(exc))}", raised), file=sys.stderr)
         return exc.exit_code
-    print(
+    line = (
         f"ecr-crawler: internal error: {type(exc).__name__}: {exc} "
-        "(rerun with --log-level debug for the traceback)",
-        file=sys.stderr,
+        "(rerun with --log-level debug for the traceback)"
     )
+    print(_line(line, raised), file=sys.stderr)
     return EXIT_ERRORS
+
+
+def _line(text: str, raised: BaseException) -> str:
+    """The report's line with what the command noted on the error on its way out (where a
+    failed scan kept its records): one line still."""
+    return "; ".join([text, *getattr(raised, "__notes__", ())])
 
 
 def _from_broken_pipe(exc: BaseException) -> bool:

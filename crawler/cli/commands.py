@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.cli.parser import (
     CONFIG,
+    DEMO_SINK,
     EXAMPLES,
     EXIT_OK,
     EXIT_USAGE,
@@ -19,6 +20,7 @@ from crawler.cli.parser import (
     command,
     config_flags,
     option,
+    sink_option,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     "go to the sink, logs to stderr.",
     epilog=EXAMPLES,
     options=(
+        sink_option("the config's sink:, else '-'"),
         *OUTPUT,
         CONFIG,
         REGIONS,
@@ -60,7 +63,8 @@ if TYPE_CHECKING:
         option(
             "--emit-changes",
             action="store_true",
-            help="also write change records against the previous scan in the jsonl:PATH sink",
+            help="also write change records against the previous scan in the jsonl:PATH or "
+            "sqlite:PATH sink",
         ),
         option(
             "--checks",
@@ -90,7 +94,7 @@ def scan(args: argparse.Namespace) -> int:
     help="scan a sample registry in an embedded ECR emulator (no AWS account needed)",
     description="Start a moto ECR emulator on 127.0.0.1, seed a sample registry in three "
     "regions, scan it with the real scan code and print the summary.",
-    options=OUTPUT,
+    options=(sink_option(DEMO_SINK), *OUTPUT),
 )
 def demo(args: argparse.Namespace) -> int:
     from crawler.cli.scan import demo_command
@@ -180,13 +184,19 @@ def plan(args: argparse.Namespace) -> int:
 
 @command(
     "diff",
-    help="change records between two scan outputs (JSON lines)",
-    description="Compare two finished scans written by the JSON lines sink and print change "
-    "records: repository_added/removed/changed, image_added/removed, tag_moved. Removals are "
-    "reported only for (account, region) units both scans completed.",
-    epilog="example:\n  ecr-crawler diff monday.jsonl.gz tuesday.jsonl.gz | "
-    "jq -c 'select(.change==\"tag_moved\")'",
-    options=(option("old", metavar="OLD"), option("new", metavar="NEW")),
+    help="change records between two saved scans (JSON lines or SQLite)",
+    description="Compare two finished scans, each saved by the JSON lines sink (.jsonl, "
+    ".jsonl.gz) or the SQLite sink (its database's last scan), and print change records: "
+    "repository_added/removed/changed, image_added/removed, tag_moved. Removals are reported "
+    "only for (account, region) units both scans completed; a setting one scan did not "
+    "collect (null) is never a change.",
+    epilog="examples:\n  ecr-crawler diff monday.jsonl.gz tuesday.jsonl.gz | "
+    "jq -c 'select(.change==\"tag_moved\")'\n"
+    "  ecr-crawler diff monday.jsonl.gz inventory.db",
+    options=(
+        option("old", metavar="OLD", help="the earlier scan: a .jsonl[.gz] file or a database"),
+        option("new", metavar="NEW", help="the later scan: a .jsonl[.gz] file or a database"),
+    ),
 )
 def diff(args: argparse.Namespace) -> int:
     import msgspec

@@ -124,15 +124,23 @@ FAIL_ON = option(
     help="exit 4 when an unsuppressed finding at or above SEVERITY (CRITICAL, HIGH, MEDIUM, "
     "LOW, INFORMATIONAL) remains",
 )
-# Where a scan's records and logs go: `scan` and `demo`.
-OUTPUT = (
-    option(
+# The demo's sink when --sink is not given: a database, so that its output can be queried.
+DEMO_SINK = "sqlite:demo-inventory.db"
+
+
+def sink_option(default: str) -> Option:
+    """--sink, whose default differs between `scan` (the config's, else stdout) and `demo`."""
+    return option(
         "--sink",
         key="sink",
         metavar="URI",
-        help="'-' (stdout, default), jsonl:PATH[.gz], sqlite:PATH, "
-        "postgresql://USER@HOST:PORT/DB, parquet:DIR (docs/sinks.md)",
-    ),
+        help="'-' (stdout), jsonl:PATH[.gz], sqlite:PATH, postgresql://USER@HOST:PORT/DB, "
+        f"parquet:DIR (docs/sinks.md); default {default}",
+    )
+
+
+# Where a scan's logs and summary go, after --sink: `scan` and `demo`.
+OUTPUT = (
     option("--log-format", key="log.format", choices=["auto", "console", "json"]),
     option("--log-level", key="log.level", choices=["debug", "info", "warning", "error"]),
     # After --log-level: given, it wins (config_flags).
