@@ -7,15 +7,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anyio
 import structlog
 from aiobotocore.session import AioSession
 
 from crawler.aws.accounts import Target
-from crawler.aws.client import open_region_client
+from crawler.aws.client import Shared, open_region_client
+from crawler.aws.rates import RateBook, load_book, save_book
 from crawler.aws.scope import Scope, open_scope
 from crawler.aws.session import assume_role, get_identity
+from crawler.cache import default_cache_dir
 from crawler.collect import Collection, error_record
 from crawler.config import Config
 from crawler.ecr.images import DECODERS
@@ -50,7 +53,9 @@ async def scan(
     started_at = datetime.now(UTC)
     scope = await open_scope(config, session)
     stats = stats or ScanStats()
-    crawl = _Crawl(config, scope, stats)
+    cache_dir = Path(config.cache_dir or default_cache_dir())
+    rates = load_book(config.rate_limit, cache_dir)
+    crawl = _Crawl(config, scope, stats, rates)
     fatal: CredentialsError | None = None
     with structlog.contextvars.bound_contextvars(scan_id=crawl.scan_id):
         log.info(
@@ -67,6 +72,7 @@ async def scan(
             except* CredentialsError as group:
                 fatal = _first(group)
             collection.warn_pull_times()
+        save_book(rates, config.rate_limit, cache_dir)
         # Every record has reached the sink (and been counted): the summary comes last.
         summary = stats.summary(
             scan_id=crawl.scan_id,
@@ -91,13 +97,15 @@ def _first(group: BaseExceptionGroup[CredentialsError]) -> CredentialsError:
 class _Crawl:
     """One scan's fan-out: each level holds a slot of its own limit while its children run."""
 
-    def __init__(self, config: Config, scope: Scope, stats: ScanStats) -> None:
+    def __init__(self, config: Config, scope: Scope, stats: ScanStats, rates: RateBook) -> None:
         self.config = config
         self.scope = scope
         self.stats = stats
         self.scan_id = str(uuid.uuid4())
         self.interrupted = False
-        self.api_calls = anyio.CapacityLimiter(config.concurrency.api_calls_total)
+        # The calls' counters, their cap over the scan, what account-regions learn of quotas.
+        total = anyio.CapacityLimiter(config.concurrency.api_calls_total)
+        self.shared = Shared(stats.calls, total, rates)
 
     async def run(self, send: Send, collection: Collection, stop: anyio.Event | None) -> None:
         self.send, self.collection = send, collection
@@ -173,7 +181,7 @@ class _Crawl:
         # Acquired before a repository task starts, so listing waits for free slots and the
         # number of pending tasks stays bounded however many repositories there are.
         repo_slots = anyio.Semaphore(self.config.concurrency.repositories)
-        calls = (self.stats.calls, self.api_calls, DECODERS)
+        calls = (self.shared, DECODERS)
         try:
             inspector = self.collection.inspector(session, region, self.config, self.stats.calls)
             async with (

@@ -1,11 +1,12 @@
 """The one way to call AWS. Every call of every client (ECR, STS, Organizations) goes through
 `Caller.call`: paced by the adaptive rate of its operation, held in its limiters, retried with
-tenacity (botocore's own retries are off), and its errors translated into our tree."""
+tenacity (botocore's own retries are off), and its errors translated into our tree. Only a
+throttle is reported to the rate: 5xx, resets and timeouts say nothing of a quota."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,12 +92,17 @@ class Caller:
         stats: CallStats | None = None,
         limits: Sequence[anyio.CapacityLimiter] = (),
         rate_limit: RateLimit | None = None,
+        limiter: Callable[[str], AdaptiveRate] | None = None,
     ) -> None:
+        """`rate_limit` paces each operation with a limiter of its own, made by `limiter`
+        (the scan's `RateBook`, which starts it from what the scan learned) if given."""
         self._client = client
         self._stats = stats or CallStats()
         self._limits = limits
         self._retrying = retrying(config.retry, before_sleep=self._before_retry, on=retry_on)
-        self._rate_limit = rate_limit if rate_limit is not None and rate_limit.adaptive else None
+        self._limiter: Callable[[str], AdaptiveRate] | None = None
+        if rate_limit is not None and rate_limit.adaptive:
+            self._limiter = limiter or (lambda operation: AdaptiveRate(rate_limit))
         # AWS's limits are per account-region and operation: one rate per operation.
         self._rates: dict[str, AdaptiveRate] = {}
         self.api_names: dict[str, str] = client.meta.method_to_api_mapping
@@ -111,7 +117,7 @@ class Caller:
                 sent = await rate.acquire() if rate else 0.0
                 reply = await self._send(method, operation, params, rate, sent)
                 if rate:
-                    rate.succeeded(time.monotonic())
+                    rate.succeeded(sent, time.monotonic())
                 return reply
         raise AssertionError("unreachable: tenacity reraises the last error")
 
@@ -128,7 +134,12 @@ class Caller:
             params[token] = page[token]
 
     async def _send(
-        self, method: Any, operation: str, params: dict[str, Any], rate: Any, sent: float
+        self,
+        method: Any,
+        operation: str,
+        params: dict[str, Any],
+        rate: AdaptiveRate | None,
+        sent: float,
     ) -> dict[str, Any]:
         async with AsyncExitStack() as held:
             for limit in self._limits:
@@ -148,10 +159,10 @@ class Caller:
             return reply
 
     def _rate(self, operation: str) -> AdaptiveRate | None:
-        if self._rate_limit is None:
+        if self._limiter is None:
             return None
         if operation not in self._rates:
-            self._rates[operation] = AdaptiveRate(self._rate_limit)
+            self._rates[operation] = self._limiter(operation)
         return self._rates[operation]
 
     def _before_retry(self, state: RetryCallState) -> None:

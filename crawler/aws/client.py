@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -13,32 +15,43 @@ from aiobotocore.session import AioSession
 from botocore.parsers import ResponseParserError
 
 from crawler.aws.call import Caller, CallStats, open_client
+from crawler.aws.rates import RateBook
 from crawler.config import Config
 
 # operation (botocore's method name) -> the decoder of its successful answers
 Decoders = Mapping[str, msgspec.json.Decoder[Any]]
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What the account-region clients of one scan share: the counters of its calls, its cap
+    on calls in flight over all account-regions, and what it learned of the quotas."""
+
+    stats: CallStats
+    total: anyio.CapacityLimiter
+    rates: RateBook
+
+    @classmethod
+    def of(cls, config: Config, stats: CallStats) -> Shared:
+        """A scan's, or a lone client's."""
+        total = anyio.CapacityLimiter(config.concurrency.api_calls_total)
+        return cls(stats, total, RateBook(config.rate_limit))
+
+
 class RegionClient(Caller):
     """An ECR `Caller` for one account-region."""
 
     def __init__(
-        self,
-        client: Any,
-        config: Config,
-        account_id: str,
-        region: str,
-        stats: CallStats,
-        total: anyio.CapacityLimiter | None = None,
+        self, client: Any, config: Config, account_id: str, region: str, shared: Shared
     ) -> None:
-        # The whole scan's cap on calls in flight, over all account-regions.
-        total = total or anyio.CapacityLimiter(config.concurrency.api_calls_total)
+        rates, endpoint = shared.rates, str(client.meta.endpoint_url)
         super().__init__(
             client,
             config,
-            stats=stats,
-            limits=(anyio.CapacityLimiter(config.concurrency.api_calls), total),
+            stats=shared.stats,
+            limits=(anyio.CapacityLimiter(config.concurrency.api_calls), shared.total),
             rate_limit=config.rate_limit,
+            limiter=partial(rates.limiter, endpoint, region),
         )
         self.account_id = account_id
         self.region = region
@@ -50,18 +63,20 @@ async def open_region_client(
     config: Config,
     account_id: str,
     region: str,
-    stats: CallStats,
-    total: anyio.CapacityLimiter | None = None,
+    shared: Shared | CallStats,
     decoders: Decoders | None = None,
 ) -> AsyncIterator[RegionClient]:
     """A long-lived ECR client whose connection pool matches the call limit. The answers of
     the operations in `decoders` are decoded by msgspec (see `_decode_with`); `call` returns
-    {"decoded": <the decoded answer>} for them."""
+    {"decoded": <the decoded answer>} for them. Its rates start from what the scan learned
+    (`shared.rates`) and teach it. Leaving closes the client and its connections."""
+    if isinstance(shared, CallStats):
+        shared = Shared.of(config, shared)
     async with open_client(session, "ecr", region, config, config.concurrency.api_calls) as client:
         client.meta.events.register("before-parse.ecr", check_json_body)
         for operation, decoder in (decoders or {}).items():
             _decode_with(client, client.meta.method_to_api_mapping[operation], decoder)
-        yield RegionClient(client, config, account_id, region, stats, total)
+        yield RegionClient(client, config, account_id, region, shared)
 
 
 def _decode_with(client: Any, api: str, decoder: msgspec.json.Decoder[Any]) -> None:

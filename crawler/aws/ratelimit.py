@@ -1,15 +1,39 @@
 """Adaptive rate control: a pacing limiter per (account, region, operation) that learns the
-sustainable call rate from throttling responses, as AWS publishes no quota for ECR's reads.
+sustainable call rate, as AWS publishes no quota for ECR's reads and every caller of an
+account-region draws on the same ones.
 
-It starts at `initial_rate` and, until the first throttle, adds one call/s per success: the rate
-doubles each second while calls go through (slow start, as TCP's). The first throttle halves the
-lower of the rate and what AWS has just been admitting (successes over the last second); later
-throttles cut it to `beta` of that, and every success adds `increase / rate`, so the rate climbs
-by about `increase` calls/s each second, or 5% of the rate when that is less (additive
-increase, multiplicative decrease). Growth
-comes from successes, not from the clock, so an idle limiter never runs away. Throttles
-answering calls booked before the last cut are not news and are ignored, and calls booked
-before a cut book again at the new rate, so a burst of throttles cuts the rate once.
+A throttle is a rate signal only when *we* exceed a quota. Other callers draining a shared
+quota throttle us at random, at a share that does not follow our rate; 5xx, resets and
+timeouts are no signal at all (`Caller` never reports them). So the limiter counts its answers
+by the rate they were sent at (10% steps, older ones weighing less: half after two minutes),
+and takes as the noise the throttled share at rates well below the current one (at least 10%
+below, since throttles of our own at the current rate would count themselves as noise). It
+cuts when the last 60 answers hold more throttles than that noise explains by one and three
+standard deviations (no noise: the first throttle; 8% noise: 10 of 60), or when the rates near
+ours were throttled over the last minutes clearly more than 2 points above the noise.
+
+The rate starts at `initial_rate`, or from what other account-regions of the scan, or the
+previous scan, learned (`crawler.aws.rates`), and grows by one call/s per success (slow
+start: doubling each second) until a cut. The first cut of a climb only slows it (x`beta`):
+one throttle early on could be anyone's; the next ends slow start at 0.7 x what AWS admitted
+in the last second (the climb's reserve overstates the quota). After a cut the rate is `beta`
+x what AWS admitted, the estimate of the quota; it grows back to the estimate (half the gap
+each second), then beyond it slowly at first and faster and faster (cubic, as TCP CUBIC: the
+estimate may be stale), holding below a rate step that was recently throttled beyond the noise.
+It grows only while used: never past twice what AWS admitted in the last second. Throttles
+answering calls booked before a cut are not news, and those calls book again at the new rate,
+so a burst of throttles cuts once.
+
+Designs simulated on a virtual clock (`python -m bench.ratesim`, bench/README.md has the
+setup: 16 callers, 40 ms a call, seconds 30-120, mean of 3 seeds):
+
+FIGURES
+
+The per-throttle design (this module before issue 15) collapses to a few calls/s as soon as
+others' throttles reach a few percent; a fixed tolerance only moves the collapse; the
+noise-aware one keeps the quotas and the unthrottled rate. Its weak spot is a quota shared with
+a busy neighbour whose bursts throttle us at random below our share: it takes a little more
+than its share and a few more throttles than the per-throttle design.
 """
 
 from __future__ import annotations
@@ -18,29 +42,80 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio
 
 from crawler.config import RateLimit
 
-WINDOW = 1.0  # seconds of sends, and of successes, that tell the current rates
+WINDOW = 1.0  # seconds of successes that tell what AWS admits
+STEP = math.log(1.1)  # answers are counted by the rate they were sent at, in 10% steps
+NEAR = 1  # steps either side of ours that are "near" and not the noise
+KNOWN = 10  # answers before a share (or what AWS admitted) counts
+RECENT = 60  # the last answers, whose throttles are compared with the noise
+SURE = 3.0  # standard deviations of the noise that throttles must exceed
+EXCESS = 0.02  # a lasting throttled share this far above the noise near our rate is ours
+HALF_LIFE = 120.0  # seconds after which an answer weighs half
+EXIT = 0.7  # of what AWS admitted, when slow start ends
+CUBIC = 0.005  # beyond the estimate, t seconds of successes add CUBIC * t**3 of it
+USED = 2.0  # the rate never grows past this many times what AWS admitted
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a limiter starts: a rate, and whether a quota was found there (then it probes
+    above it gently instead of doubling)."""
+
+    rate: float
+    found: bool = False
+
+
+# Called with the estimate of the quota (what AWS admitted) and the time, at each cut after
+# slow start.
+Listener = Callable[[float, float], None]
 
 
 class AdaptiveRate:
-    def __init__(self, policy: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: RateLimit,
+        clock: Callable[[], float] = time.monotonic,
+        start: Start | None = None,
+        listener: Listener | None = None,
+    ) -> None:
         self._beta = policy.beta
         self._increase = policy.increase
         self._min_rate = policy.min_rate
         self._clock = clock
-        self.rate = policy.initial_rate  # calls per second
-        self._slow_start = True
+        self._listener = listener
+        start = start or Start(policy.initial_rate)
+        self.rate = max(self._min_rate, start.rate)  # calls per second
+        self._slow_start = not start.found
+        self._estimate = self.rate  # of the quota: what AWS admitted at the last cut
+        self._beyond = 0.0  # seconds of successes beyond the estimate
+        self._tentative = False  # a cut in slow start that did not end it
         self._next_slot = 0.0
         self._last_cut = -math.inf
+        self._recent: deque[bool] = deque(maxlen=RECENT)  # throttled? since the last cut
+        self._noise = 0.0
+        self._bins: dict[int, list[float]] = {}  # rate step -> [throttled, answered, when]
         self._admitted: deque[float] = deque()
+        self._first: float | None = None  # when the first answer came
+        self._confirmed = False  # the estimate is what AWS admitted, not a guess
+
+    @property
+    def learning(self) -> bool:
+        """Still in slow start: no quota found yet."""
+        return self._slow_start
+
+    @property
+    def noise(self) -> float:
+        """The share of calls throttled at rates well below ours: not our doing."""
+        return self._noise
 
     async def acquire(self) -> float:
-        """Wait for this call's slot; returns when the slot was booked, for `throttled`. A call
-        whose slot was booked before a cut books again at the new rate."""
+        """Wait for this call's slot; returns when the slot was booked, for `succeeded` and
+        `throttled`. A call whose slot was booked before a cut books again at the new rate."""
         while True:
             booked = self._clock()
             delay = self.reserve(booked)
@@ -55,28 +130,156 @@ class AdaptiveRate:
         self._next_slot = slot + 1.0 / self.rate
         return slot - now
 
-    def succeeded(self, now: float) -> None:
-        _record(self._admitted, now)
-        if self._slow_start:
-            self.rate += 1.0
-        else:
-            # At most 5% a second: a few calls/s over a small quota is a large overshoot.
-            self.rate += min(self._increase, self.rate / 20) / self.rate
+    def adopt(self, start: Start, now: float) -> None:
+        """Take a quota that another account-region found while this one has not (from what
+        AWS admitted): it would otherwise find it alone, at the price of its own throttles."""
+        learnt = self._confirmed and not self._slow_start
+        if not learnt and start.found and start.rate < self.rate:
+            self._slow_start = False
+            self._set(start.rate, start.rate, now)
 
-    def throttled(self, sent_at: float, now: float) -> None:
+    def succeeded(self, sent_at: float, now: float) -> None:
+        if self._first is None:
+            self._first = now
+        _record(self._admitted, now)
         if sent_at < self._last_cut:
             return
+        self._answer(False, now)
+        admitted = self._admitted_rate(now)
+        if admitted is not None and self.rate > USED * admitted:
+            return  # not used at this rate: no proof that it goes through
+        if self._slow_start:
+            self.rate += 1.0
+        elif not self._hurts(now):  # per success: grows by `_growth()` a second of use
+            self.rate += self._growth() / self.rate
+
+    def _hurts(self, now: float) -> bool:
+        """Whether the next rate step up was throttled clearly beyond the noise lately: hold
+        there until the memory of it fades."""
+        counts = self._bins.get(self._step() + 1)
+        if counts is None:
+            return False
+        _decay(counts, now)
+        return _above((counts[0], counts[1]), self._noise + EXCESS)
+
+    def _growth(self) -> float:
+        """Calls/s to add per second of successes once a quota was found: back to the
+        estimate quickly (half the gap each second), then beyond it slowly at first and
+        faster and faster (cubic, as TCP CUBIC): the estimate may be stale (a neighbour left,
+        the quota was raised, the throttles were not ours)."""
+        below = self._estimate - self.rate
+        if below > 0:
+            return self._increase + below / 2
+        self._beyond += 1.0 / self.rate
+        return max(self._increase, 3 * CUBIC * self._estimate * self._beyond**2)
+
+    def throttled(self, sent_at: float, now: float) -> None:
+        if self._first is None:
+            self._first = now
         _record(self._admitted, now, add=False)
-        admitted = _rate(self._admitted, now) or self.rate
-        # The first throttle ends a climb that the token bucket's reserve paid for, so what
-        # was admitted until then overstates the quota: halve, as TCP leaves slow start.
-        factor = 0.5 if self._slow_start else self._beta
-        self._slow_start = False
-        self.rate = max(self._min_rate, factor * min(self.rate, admitted))
+        if sent_at < self._last_cut:
+            return
+        self._answer(True, now)
+        noise, near = self._shares(now)
+        self._noise = noise or 0.0
+        expected = RECENT * self._noise
+        spread = math.sqrt(expected * (1 - self._noise))
+        if sum(self._recent) >= 1 + expected + SURE * spread or (
+            noise is not None and _above(near, noise + EXCESS)
+        ):
+            self._cut(now)
+
+    def _answer(self, throttled: bool, now: float) -> None:
+        self._recent.append(throttled)
+        counts = self._bins.setdefault(self._step(), [0.0, 0.0, now])
+        _decay(counts, now)
+        counts[0] += throttled
+        counts[1] += 1
+
+    def _shares(self, now: float) -> tuple[float | None, tuple[float, float]]:
+        """The noise: the throttled share of answers sent at rates well below ours (while too
+        few to tell, after a deep cut: at rates well away from ours; None if those too are);
+        and the throttled and answered calls at rates near ours."""
+        ours = self._step()
+        below = [0.0, 0.0]
+        away = [0.0, 0.0]
+        near = [0.0, 0.0]
+        for step, counts in self._bins.items():
+            _decay(counts, now)
+            if abs(step - ours) <= NEAR:
+                totals = [near]
+            else:
+                totals = [away, below] if step < ours else [away]
+            for total in totals:
+                total[0] += counts[0]
+                total[1] += counts[1]
+        for throttled, answered in (below, away):
+            if answered >= KNOWN:
+                return throttled / answered, (near[0], near[1])
+        return None, (near[0], near[1])
+
+    def _step(self) -> int:
+        return round(math.log(self.rate) / STEP)
+
+    def _admitted_rate(self, now: float) -> float | None:
+        """What AWS admitted over the last second, once there is enough of it to tell: a
+        second of answers, or KNOWN successes."""
+        if self._first is None:
+            return None
+        _record(self._admitted, now, add=False)
+        running = now - self._first
+        if running >= WINDOW:
+            return len(self._admitted) / WINDOW
+        if len(self._admitted) >= KNOWN:
+            return len(self._admitted) / max(running, 0.25)
+        return None
+
+    def _cut(self, now: float) -> None:
+        admitted = self._admitted_rate(now)
+        self._confirmed = admitted is not None
+        if admitted is not None:
+            admitted /= 1 - self._noise  # what it would admit but for the noise
+        # What AWS admitted, once a second of answers tells it, is the quota we report; our
+        # own estimate is no more than our rate, which AWS just throttled.
+        quota = self.rate if admitted is None else admitted
+        self._estimate = min(self.rate, quota)
+        climbing = self._slow_start
+        if self._slow_start and self._tentative:
+            # Slow start ends. The climb was paid for by the token bucket's reserve, so what
+            # was admitted until then overstates the quota (as TCP halves when leaving it).
+            self._estimate *= EXIT
+            self._slow_start = False
+        else:
+            # The first throttles of a climb may be anyone's: they only slow it.
+            self._tentative = self._slow_start
+        self._set(self._beta * self._estimate, self._estimate, now)
+        if self._listener is not None and self._confirmed and not climbing:
+            self._listener(quota, now)
+
+    def _set(self, rate: float, estimate: float, now: float) -> None:
+        self.rate = max(self._min_rate, rate)
+        self._estimate = estimate
+        self._beyond = 0.0
         self._last_cut = now
-        # Slots already booked stay booked: moving the next slot back to now would let new
-        # calls go out alongside them, a burst right after a throttle.
-        self._next_slot = max(self._next_slot, now)
+        self._recent.clear()
+        # Slots booked before the cut are void (their calls book again), so the next slot is
+        # one interval of the new rate away, not after the void ones.
+        self._next_slot = min(self._next_slot, now + 1.0 / self.rate)
+
+
+def _above(counts: tuple[float, float], share: float) -> bool:
+    """Whether `counts` (throttled, answered) show a share clearly above `share`."""
+    throttled, answered = counts
+    expected = answered * share
+    return throttled > expected + SURE * math.sqrt(max(expected * (1 - share), 1.0))
+
+
+def _decay(counts: list[float], now: float) -> None:
+    """Older answers weigh less, so that the noise follows a neighbour who comes and goes."""
+    weight = 0.5 ** ((now - counts[2]) / HALF_LIFE)
+    counts[0] *= weight
+    counts[1] *= weight
+    counts[2] = now
 
 
 def _record(times: deque[float], now: float, add: bool = True) -> None:

@@ -116,14 +116,19 @@ class RateLimit(_Section, frozen=True):
     """Learn each operation's sustainable rate per account-region from throttling and pace
     calls to it (AWS publishes no quota for ECR's read calls)."""
     initial_rate: PositiveFloat = 20.0
-    """Calls per second at the start, per account-region and operation; doubled each second
-    until the first throttle (slow start)."""
+    """Calls per second at the start, per account-region and operation, when nothing was
+    learned yet; doubled each second until throttles that the noise does not explain."""
     beta: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.85
-    """After a throttle, send at this fraction of the rate that was throttled."""
+    """After throttles that are ours, send at this fraction of what AWS admitted."""
     increase: PositiveFloat = 0.5
-    """While calls succeed, the rate grows by this many calls/s each second."""
+    """Once a quota is found, the rate grows by at least this many calls/s each second."""
     min_rate: PositiveFloat = 0.5
     """Never pace below this many calls per second."""
+    prior: bool = True
+    """Start each account-region from what the scan (and the previous scan, kept in the cache
+    directory) learned for the operation in that region; false: every one learns alone."""
+    prior_half_life_hours: PositiveFloat = 24.0
+    """A rate learned by an earlier scan moves halfway back to initial_rate in this time."""
 
 
 class Timeouts(_Section, frozen=True):
