@@ -113,17 +113,21 @@ class ImageLookups:
         elif self._scan != "off":
             changes.update(_scan_fields(image, answers.get(SCAN, digest)))
         if self._signing:
-            covered = signing_covers(region.signing, image.repository_name)
-            # None: covered but unanswered (denied, or an artifact, which is not asked)
-            statuses = answers.get("describe_image_signing_status", digest) if covered else []
+            statuses = _statuses(
+                answers.get("describe_image_signing_status", digest),
+                region.signing,
+                signing_covers(region.signing, image.repository_name),
+            )
             changes["signing_statuses"] = statuses
             changes["signed"], changes["signed_by"] = signed(
                 statuses, digest in subjects, whole and statuses is not None
             )
         if self._replication:
-            covered = replication_covers(region.replication, image.repository_name)
-            statuses = answers.get("describe_image_replication_status", digest)
-            changes["replication_statuses"] = statuses if covered else []
+            changes["replication_statuses"] = _statuses(
+                answers.get("describe_image_replication_status", digest),
+                region.replication,
+                replication_covers(region.replication, image.repository_name),
+            )
         return msgspec.structs.replace(image, **changes) if changes else image
 
 
@@ -138,6 +142,14 @@ async def _ask(
         optional.failed(exc)
         return
     answers.by.setdefault(operation, {})[image.image_digest] = answer
+
+
+def _statuses(answer: Any, rules: dict[str, Any] | None, covered: bool) -> Any:
+    """An image's statuses under a registry's rules: the answer where a rule covers it, [] where
+    none does, None where that is unknown (the rules unreadable, or the call failed)."""
+    if covered:
+        return answer
+    return None if rules is None else []
 
 
 def _scan_fields(image: Image, result: ScanResult | None) -> dict[str, Any]:

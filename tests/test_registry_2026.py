@@ -239,11 +239,6 @@ def test_denied_call_is_null_and_one_error(
 # -- an unreadable configuration -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/lookups.py ImageLookups._answered: with the signing rules (or replication "
-    "rules) unreadable, signing_covers(None, ...) is False, so images get [] and signed 'no'",
-)
 @pytest.mark.parametrize(
     ("operation", "settings"),
     [("GetSigningConfiguration", SIGNING), ("DescribeRegistry", REPLICATION)],

@@ -87,6 +87,8 @@ def demo_command(args: argparse.Namespace) -> int:
                 "collect.registry": True,
                 "collect.policies": True,
                 "collect.tags": True,
+                "collect.signing": True,
+                "collect.replication": True,
             },
         )
         redactor = start_logging(config)

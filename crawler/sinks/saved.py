@@ -29,6 +29,7 @@ from crawler.records import (
     Record,
     Registry,
     Repository,
+    RepositoryCreationTemplate,
     ScanRecord,
     ScanSummary,
 )
@@ -41,6 +42,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_READ: tuple[tuple[type[Record], frozenset[str] | None], ...] = (
     (Repository, None),
     (Registry, None),
+    (RepositoryCreationTemplate, None),
     (ImageManifest, frozenset({"children"})),
     (Image, None),
 )
