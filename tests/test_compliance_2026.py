@@ -14,6 +14,7 @@ from crawler.compliance import Report, run_checks
 from crawler.compliance.formats import to_sarif
 from crawler.records import (
     Error,
+    Finding,
     Image,
     Registry,
     ReplicationStatus,
@@ -27,7 +28,7 @@ from crawler.records import (
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 ACCOUNT = "123456789012"
-SCOPE = {"scan_id": "s1", "account_id": ACCOUNT, "region": "us-east-1"}
+SCOPE: dict[str, Any] = {"scan_id": "s1", "account_id": ACCOUNT, "region": "us-east-1"}
 PROFILE = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/release"
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 RULES = {
@@ -94,7 +95,7 @@ def _outcome(report: Report, check_id: str) -> tuple[str, int, int]:
     return outcome.status, outcome.checked, outcome.unknown
 
 
-def _found(report: Report, check_id: str) -> dict[str, Any]:
+def _found(report: Report, check_id: str) -> dict[str, Finding]:
     """The open findings of one check, by resource."""
     return {f.resource: f for f in report.open if f.check_id == check_id}
 
@@ -119,7 +120,7 @@ def test_unsigned_images_in_covered_repositories() -> None:
     """In a covered repository an image signed by neither source is a HIGH finding; signed by
     managed signing or by a referrer passes; signatures, archived images and platform images of
     an index are not counted; an uncovered repository is not judged."""
-    records = [
+    records: list[ScanRecord] = [
         _registry(signing_configuration=RULES),
         _repo("prod/api"),
         _image("prod/api", "sha256:a", **_signed("yes", ["managed_signing"], [COMPLETE])),

@@ -13,7 +13,7 @@ import zlib
 from datetime import date
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # ships no hints; no types-jsonschema dev dep
 import msgspec
 import pytest
 from awsproxy import AwsProxy

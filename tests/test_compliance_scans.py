@@ -26,7 +26,7 @@ from crawler.records import (
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 ACCOUNT = "123456789012"
-SCOPE = {"scan_id": "s1", "account_id": ACCOUNT, "region": "us-east-1"}
+SCOPE: dict[str, Any] = {"scan_id": "s1", "account_id": ACCOUNT, "region": "us-east-1"}
 IMAGE_CHECKS = (
     "images-never-scanned",
     "image-scan-failed",
@@ -93,7 +93,7 @@ def _scan(status: str | None, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def _kind(kind: str) -> dict[str, Any]:
-    return {
+    kinds: dict[str, dict[str, Any]] = {
         "image": {"image_manifest_media_type": OCI_MANIFEST, "artifact_media_type": OCI_CONFIG},
         "child": {"image_manifest_media_type": OCI_MANIFEST, "index_digests": ["sha256:idx"]},
         "index": {"image_manifest_media_type": OCI_INDEX},
@@ -101,7 +101,8 @@ def _kind(kind: str) -> dict[str, Any]:
         "signature": {"subject_manifest_digest": "sha256:app1"},
         "helm": {"image_manifest_media_type": OCI_MANIFEST, "artifact_media_type": HELM_CONFIG},
         "archived": {"image_status": "ARCHIVED"},
-    }[kind]
+    }
+    return kinds[kind]
 
 
 def _registry(scan_type: str, version: str | None, frequency: str = "SCAN_ON_PUSH") -> Registry:
@@ -188,7 +189,10 @@ def test_the_four_image_checks_agree_in_every_scanning_mode() -> None:
     assert [f.details["statuses"] for f in failed] == [{"FAILED": 1, "UNSUPPORTED_IMAGE": 1}]
     vulnerable = {f.repository_name: f.severity for f in outcomes["vulnerable-images"].findings}
     assert vulnerable == {"app": "HIGH", "multi": "CRITICAL"}
-    current = {f.image_digest: f.details for f in outcomes["vulnerable-current-image"].findings}
+    current: dict[str, dict[str, Any]] = {}
+    for f in outcomes["vulnerable-current-image"].findings:
+        assert f.image_digest is not None
+        current[f.image_digest] = f.details
     assert sorted(current) == ["sha256:app1", "sha256:idx"]
     assert current["sha256:idx"]["index"] is True
 

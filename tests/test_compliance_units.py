@@ -29,7 +29,7 @@ from crawler.records import (
 )
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-SCOPE = {"scan_id": "s1", "account_id": "123456789012", "region": "us-east-1"}
+SCOPE: dict[str, Any] = {"scan_id": "s1", "account_id": "123456789012", "region": "us-east-1"}
 
 
 def _kinds(document: dict[str, Any]) -> list[tuple[str, str]]:
@@ -96,23 +96,19 @@ def test_unknown_check_ids_are_config_errors() -> None:
         Checker(Compliance(checks=["mutable-tag"]))
     with pytest.raises(ConfigError, match=r"compliance\.skip_checks"):
         Checker(Compliance(skip_checks=["nope"]))
-    bad = load_config(
-        **{
-            "compliance.suppressions": [
-                {"check": "nope", "resource": "x", "reason": "r", "expires": "2030-01-01"}
-            ]
-        }
-    )
+    unknown: dict[str, Any] = {
+        "compliance.suppressions": [
+            {"check": "nope", "resource": "x", "reason": "r", "expires": "2030-01-01"}
+        ]
+    }
+    bad = load_config(**unknown)
     with pytest.raises(ConfigError, match=r"compliance\.suppressions"):
         Checker(bad.compliance)
+    unexplained: dict[str, Any] = {
+        "compliance.suppressions": [{"check": "*", "resource": "x", "expires": "2030-01-01"}]
+    }
     with pytest.raises(ConfigError, match="reason"):
-        load_config(
-            **{
-                "compliance.suppressions": [
-                    {"check": "*", "resource": "x", "expires": "2030-01-01"}
-                ]
-            }
-        )
+        load_config(**unexplained)
 
 
 def test_selection_runs_only_the_chosen_checks() -> None:

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -296,10 +296,11 @@ def test_account_settings_know_three_names_and_their_values(modes: str) -> None:
     refuses a value the model does not list."""
     ecr = ecr_client(modes, CLAIR)
     assert ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "DISABLED"
-    for call in (
+    refused: list[Callable[[], object]] = [
         lambda: ecr.get_account_setting(name="NO_SUCH_SETTING"),
         lambda: ecr.put_account_setting(name="BLOB_MOUNTING", value="SOMETIMES"),
-    ):
+    ]
+    for call in refused:
         with pytest.raises(ClientError) as raised:
             call()
         assert raised.value.response["Error"]["Code"] == "ValidationException"

@@ -156,12 +156,13 @@ def test_scan_with_every_new_option(served: tuple[Simulator, str], tmp_path: Any
     """A scan with registry, signing and replication collected is complete, without errors,
     and its records carry the simulator's settings."""
     simulator, url = served
+    collect: dict[str, Any] = {
+        "collect.registry": True,
+        "collect.signing": True,
+        "collect.replication": True,
+    }
     config = load_config(
-        None,
-        regions=[REGION],
-        endpoint_url=url,
-        cache_dir=str(tmp_path),
-        **{"collect.registry": True, "collect.signing": True, "collect.replication": True},
+        None, regions=[REGION], endpoint_url=url, cache_dir=str(tmp_path), **collect
     )
     session = AioSession()
     session.set_credentials(access_key(ACCOUNT), "anything")
