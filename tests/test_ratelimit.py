@@ -118,7 +118,8 @@ def test_rate_grows_only_while_used() -> None:
 def test_only_throttles_reach_the_limiter() -> None:
     """5xx, resets and timeouts are retried but never cut the rate: they say nothing of a
     quota; a throttle does."""
-    config = load_config(None, **{"retry.max_attempts": 2, "retry.base_delay_seconds": 0.001})
+    retry: dict[str, Any] = {"retry.max_attempts": 2, "retry.base_delay_seconds": 0.001}
+    config = load_config(None, **retry)
     codes = iter(["ServerException", "ServerException", "ThrottlingException"] * 2)
 
     class Client:
