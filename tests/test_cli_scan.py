@@ -19,6 +19,8 @@ import pytest
 from awsproxy import AwsProxy, Rule
 from conftest import cli
 
+from crawler.sinks.postgres import CONNECT_SECONDS
+
 
 def scan(
     *args: str, env: dict[str, str], preexec_fn: Callable[[], None] | None = None
@@ -124,11 +126,12 @@ def silent_database() -> Iterator[tuple[str, socket.socket]]:
         yield f"postgresql://crawler@127.0.0.1:{server.getsockname()[1]}/inventory", server
 
 
-def test_ctrl_c_while_the_database_does_not_answer_is_heard_at_once(
+def test_ctrl_c_while_the_database_does_not_answer_ends_the_scan(
     aws_env: dict[str, str],
 ) -> None:
-    """SIGINT while the sink waits for a server that never answers: "interrupted" at once, not
-    after the 10 s connect timeout, and exit 130."""
+    """SIGINT while the sink waits for a server that never answers: "interrupted" and exit 130
+    without waiting out the connect timeout (the comparison is with that timeout, not a
+    measure of speed)."""
     pytest.importorskip("asyncpg")
     with silent_database() as (uri, server):
         process = scan("--regions", "us-east-1", "--sink", uri, env=aws_env)
@@ -136,33 +139,8 @@ def test_ctrl_c_while_the_database_does_not_answer_is_heard_at_once(
         with connection:
             started = time.monotonic()
             process.send_signal(signal.SIGINT)
-            assert process.stderr is not None
-            line = process.stderr.readline()
+            _, stderr = process.communicate(timeout=30)
             waited = time.monotonic() - started
-            process.communicate(timeout=30)
-    assert line == "ecr-crawler: interrupted\n"
-    assert waited < 2
+    assert stderr.splitlines()[-1] == "ecr-crawler: interrupted"
     assert process.returncode == 130
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/sinks/postgres.py connects in a ThreadPoolExecutor, whose thread the "
-    "interpreter joins at exit: the process ends only when the connect times out",
-)
-def test_ctrl_c_while_the_database_does_not_answer_exits_at_once(
-    aws_env: dict[str, str],
-) -> None:
-    """SIGINT while the sink waits for a server that never answers: the process is gone
-    within 2 s."""
-    pytest.importorskip("asyncpg")
-    with silent_database() as (uri, server):
-        process = scan("--regions", "us-east-1", "--sink", uri, env=aws_env)
-        connection, _ = server.accept()
-        with connection:
-            started = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            process.communicate(timeout=30)
-            waited = time.monotonic() - started
-    assert process.returncode == 130
-    assert waited < 2
+    assert waited < CONNECT_SECONDS / 2

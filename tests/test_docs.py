@@ -89,3 +89,31 @@ def test_github_actions_example_is_valid_with_the_expected_steps() -> None:
     runs = " ".join(step.get("run", "") for step in job["steps"])
     assert "ecr-crawler permissions" in runs
     assert "ecr-crawler scan --regions all" in runs
+
+
+def test_readme_layout_names_every_module_and_only_modules_that_exist() -> None:
+    """Every module of crawler/ is named in README's Development table, under its package, and
+    every file the table names exists."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Development\n") : text.index("\n### Use as a library\n")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named: set[Path] = set()
+    for row in rows:
+        first, second = row.split(" | ")[:2]
+        dirs = re.findall(r"`([\w/]+/)`", first)
+        base = ROOT / "crawler" / (dirs[0] if dirs else "")
+        for name in re.findall(r"`([\w/]+\.py)`", first + " | " + second):
+            named.add(base / name if dirs else ROOT / "crawler" / name)
+        # ecr/: "one module per ECR resource: repositories, images, ..."
+        for word in re.findall(r"\b([a-z_]+)\b", second) if dirs else ():
+            if (base / f"{word}.py").exists():
+                named.add(base / f"{word}.py")
+    missing = [p for p in named if not p.exists()]
+    assert not missing, missing
+    modules = {
+        p
+        for p in (ROOT / "crawler").rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py") and p.parent.name != "checks"
+    }
+    unnamed = sorted(str(p.relative_to(ROOT)) for p in modules - named)
+    assert not unnamed, unnamed

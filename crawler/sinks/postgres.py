@@ -30,11 +30,12 @@ Credentials come from the URI, the PG* environment variables (PGPASSWORD, PGPASS
 from __future__ import annotations
 
 import errno
+import queue
 import re
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,12 +164,21 @@ class PostgresSink:
             await self._connection()
             await self.aclose()  # this event loop ends here; writes connect again in the scan's
 
-        # In a thread with its own event loop: the caller may be running one already.
-        with ThreadPoolExecutor(1, thread_name_prefix="postgres-connect") as pool:
+        # In a thread with its own event loop: the caller may be running one already. A daemon
+        # thread, so that Ctrl-C while a server never answers ends the process at once.
+        outcome: queue.Queue[Exception | None] = queue.Queue(1)
+
+        def run() -> None:
             try:
-                pool.submit(anyio.run, connect).result()
-            except Exception as exc:
-                raise self._first_failure(exc) from None
+                anyio.run(connect)
+            except Exception as exc:  # handed to the caller's thread
+                outcome.put(exc)
+            else:
+                outcome.put(None)
+
+        threading.Thread(target=run, name="postgres-connect", daemon=True).start()
+        if (failure := outcome.get()) is not None:
+            raise self._first_failure(failure) from None
 
     def _first_failure(self, exc: Exception) -> CrawlerError:
         where = address(self._dsn)

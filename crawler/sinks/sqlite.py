@@ -220,5 +220,5 @@ class SqliteSink:
             # our own making is not worth leaving behind.
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        elif self.path.exists():
+        elif self._written and self.path.exists():
             self.kept = self.path
