@@ -47,7 +47,13 @@ LONG_LIVED_SOURCES = {"env", "shared-credentials-file", "config-file", "explicit
 REQUIRED = frozenset({"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchGetImage"})
 # The actions tried on an image, and those tried on a repository (its images' too).
 ON_AN_IMAGE = frozenset(
-    {"ecr:BatchGetImage", "ecr:ListImageReferrers", "ecr:DescribeImageScanFindings"}
+    {
+        "ecr:BatchGetImage",
+        "ecr:ListImageReferrers",
+        "ecr:DescribeImageScanFindings",
+        "ecr:DescribeImageSigningStatus",
+        "ecr:DescribeImageReplicationStatus",
+    }
 )
 ON_A_REPOSITORY = ON_AN_IMAGE | {
     "ecr:DescribeImages",
@@ -218,6 +224,12 @@ def _calls(
         "ecr:GetRepositoryPolicy": partial(client.call, "get_repository_policy", **ids),
         "ecr:ListTagsForResource": partial(
             client.call, "list_tags_for_resource", resourceArn=repository.get("repositoryArn")
+        ),
+        "ecr:DescribeImageSigningStatus": partial(
+            client.call, "describe_image_signing_status", **ids, imageId=image
+        ),
+        "ecr:DescribeImageReplicationStatus": partial(
+            client.call, "describe_image_replication_status", **ids, imageId=image
         ),
         # The setting the scan reads first; any name would prove the permission.
         "ecr:GetAccountSetting": partial(
