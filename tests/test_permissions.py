@@ -16,7 +16,8 @@ from crawler.policy import ecr_actions
 
 ALL_OPTIONS = (
     "collect:\n  scan_findings: full\n  policies: true\n  tags: true\n  registry: true\n"
-    "  referrers: true\n  signing: true\n  replication: true\nretry:\n  base_delay_seconds: 0.01\n  max_delay_seconds: 0.05\n"
+    "  referrers: true\n  signing: true\n  replication: true\n"
+    "retry:\n  base_delay_seconds: 0.01\n  max_delay_seconds: 0.05\n"
 )
 ECR_OPERATIONS = frozenset(botocore.session.get_session().get_service_model("ecr").operation_names)
 
