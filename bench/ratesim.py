@@ -1,6 +1,6 @@
 """Rate-control designs on a virtual clock: the scenarios of issue 15, every candidate, one table.
 
-    python -m bench.ratesim            # the table (about a minute of CPU)
+    python -m bench.ratesim            # the table: means of 3 seeds (about 20 s of CPU)
     python -m bench.ratesim --seeds 5  # more seeds per cell
 
 AWS's side is modelled per call: a token bucket (rate, burst, optionally another client
@@ -271,89 +271,112 @@ class Unlimited:
 
 Design = Callable[[], Limiter]
 DESIGNS: dict[str, Design] = {
-    "per-throttle AIMD (before)": lambda: PerThrottleAimd(RateLimit()),
-    "share > 5% over 1 s": lambda: ShareTolerance(RateLimit()),
-    "noise-aware (chosen)": lambda: AdaptiveRate(RateLimit(), clock=lambda: 0.0),
+    "per-throttle": lambda: PerThrottleAimd(RateLimit()),
+    "5% tolerated": lambda: ShareTolerance(RateLimit()),
+    "noise-aware": lambda: AdaptiveRate(RateLimit(), clock=lambda: 0.0),
 }
 
 
 # -- the scenarios ----------------------------------------------------------------------------
 
 
+# A scenario's figures from one run: numbers, and how to print their means.
+Measure = Callable[[list[Outcome], Aws], tuple[float, ...]]
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     aws: Callable[[int], Aws]  # seed -> AWS's side
-    figure: Callable[[list[Outcome], Aws], str]
+    measure: Measure
+    form: str  # format of the means, e.g. "{:.2f}, {:.1%}"
     seconds: float = 120.0
 
 
-def _bucket_figure(quota: float) -> Callable[[list[Outcome], Aws], str]:
-    def figure(log: list[Outcome], aws: Aws) -> str:
+def _against(quota: float) -> Measure:
+    """Admitted / `quota` and the throttled share, seconds 30-120."""
+
+    def figures(log: list[Outcome], aws: Aws) -> tuple[float, ...]:
         rate, share = measure(log, 30, 120)
-        return f"{rate / quota:.2f}, {share:.1%}"
+        return rate / quota, share
 
-    return figure
+    return figures
 
 
-def _shared_figure(log: list[Outcome], aws: Aws) -> str:
+def _shared(log: list[Outcome], aws: Aws) -> tuple[float, ...]:
     rate, share = measure(log, 30, 120)
-    bucket = aws.bucket
-    assert bucket is not None
-    theirs = bucket.background_throttled / max(1, bucket.background_calls)
-    return f"{rate / 10:.2f}, {share:.1%} (theirs {theirs:.0%})"
+    assert aws.bucket is not None
+    theirs = aws.bucket.background_throttled / max(1, aws.bucket.background_calls)
+    return rate / 10, share, theirs
 
 
-def _noise_figure(p: float) -> Callable[[list[Outcome], Aws], str]:
-    def figure(log: list[Outcome], aws: Aws) -> str:
-        rate, _ = measure(log, 30, 120)
-        reference, _ = measure(drive(Unlimited(), Aws(noise=p), 120), 30, 120)
-        return f"{rate / reference:.2f}"
+def _unthrottled(p: float) -> Measure:
+    """Admitted / what the callers make with no limiter at all, same throttles."""
+    reference, _ = measure(drive(Unlimited(), Aws(noise=p), 120), 30, 120)
 
-    return figure
+    def figures(log: list[Outcome], aws: Aws) -> tuple[float, ...]:
+        return (measure(log, 30, 120)[0] / reference,)
+
+    return figures
 
 
-def _drop_figure(log: list[Outcome], aws: Aws) -> str:
+def _dropped(log: list[Outcome], aws: Aws) -> tuple[float, ...]:
     rate, share = measure(log, 60, 120)
-    _, settled = measure(log, 70, 120)
-    return f"{rate / 20:.2f}, {share:.1%} ({settled:.1%} after 70 s)"
+    return rate / 20, share, measure(log, 70, 120)[1]
+
+
+def _early(log: list[Outcome], aws: Aws) -> tuple[float, ...]:
+    return (measure(log, 0, 10)[0],)
 
 
 SCENARIOS = [
+    *[
+        Scenario(
+            f"bucket {q}/s: admitted / quota, throttled",
+            lambda seed, q=q: Aws(Bucket(q)),
+            _against(q),
+            "{:.2f}, {:.1%}",
+        )
+        for q in (10, 20, 50, 200)
+    ],
     Scenario(
-        f"token bucket {q}/s: admitted / quota, throttled",
-        lambda seed, q=q: Aws(Bucket(q)),
-        _bucket_figure(q),
-    )
-    for q in (10, 20, 50, 200)
-] + [
-    Scenario(
-        "bucket 20/s shared with a client taking 10/s: ours / 10, throttled",
-        lambda seed: Aws(Bucket(20, background=10)),
-        _shared_figure,
+        "bucket 20/s, other client 10/s: ours / 10, thr. (theirs)",
+        lambda seed: Aws(Bucket(20, background=10, rng=random.Random(seed))),
+        _shared,
+        "{:.2f}, {:.1%} ({:.0%})",
     ),
     *[
         Scenario(
-            f"no quota, {p:.0%} random throttles: admitted / unlimited",
+            f"{p:.0%} random throttles: admitted / unlimited",
             lambda seed, p=p: Aws(noise=p, rng=random.Random(seed)),
-            _noise_figure(p),
+            _unthrottled(p),
+            "{:.2f}",
         )
         for p in (0.02, 0.08, 0.20)
     ],
     Scenario(
-        "bucket 50/s dropping to 20/s at 60 s: after / 20, throttled after",
-        lambda seed: Aws(Bucket(50, drop_at=60, dropped_rate=20)),
-        _drop_figure,
+        "8% random throttles: calls/s in the first 10 s",
+        lambda seed: Aws(noise=0.08, rng=random.Random(seed)),
+        _early,
+        "{:.0f}",
+        seconds=10,
     ),
     Scenario(
-        "bucket 20/s with 8% random throttles: admitted / 18.4, throttled",
+        "bucket 50/s, 20/s from 60 s: after / 20, thr. (70 s on)",
+        lambda seed: Aws(Bucket(50, drop_at=60, dropped_rate=20)),
+        _dropped,
+        "{:.2f}, {:.1%} ({:.1%})",
+    ),
+    Scenario(
+        "bucket 20/s, 8% random: admitted / 18.4, throttled",
         lambda seed: Aws(Bucket(20), noise=0.08, rng=random.Random(seed)),
-        _bucket_figure(20 * 0.92),
+        _against(20 * 0.92),
+        "{:.2f}, {:.1%}",
     ),
 ]
 
 
-def organisation(design: str, seed: int = 0) -> str:
+def organisation(design: str, seed: int = 0) -> tuple[float, ...]:
     """60 account-regions of one region, each with its own DescribeImages quota of 2/s (AWS's
     default, the same in every account), starting one after the other over 3 s (roles being
     assumed), each needing 12 calls: the throttled share of all calls, and the mean time an
@@ -361,7 +384,7 @@ def organisation(design: str, seed: int = 0) -> str:
     rng = random.Random(seed)
     book = RateBook(RateLimit())
     makers: dict[str, Callable[[], Limiter]] = {
-        "per-throttle AIMD (before)": lambda: PerThrottleAimd(RateLimit()),
+        "per-throttle": lambda: PerThrottleAimd(RateLimit()),
         "noise-aware, alone": lambda: AdaptiveRate(RateLimit(), clock=lambda: 0.0),
         "noise-aware, shared prior": lambda: book.limiter("ecr", "us-east-1", "describe_images"),
     }
@@ -372,35 +395,43 @@ def organisation(design: str, seed: int = 0) -> str:
     attempts = sum(len(u.log) for u in units)
     throttled = sum(not o.ok for u in units for o in u.log)
     took = statistics.mean(u.log[-1].sent + 0.04 - u.start for u in units)
-    return f"{throttled / attempts:.1%}, {took / 5.04:.2f}"
+    return throttled / attempts, took / 5.04
+
+
+def _means(runs: list[tuple[float, ...]], form: str) -> str:
+    return form.format(*(statistics.mean(column) for column in zip(*runs, strict=True)))
 
 
 def table(seeds: int) -> str:
+    """Every scenario under every design, means over `seeds` seeds, as Markdown."""
     names = list(DESIGNS)
     lines = ["| scenario | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for scenario in SCENARIOS:
         cells = []
         for name in names:
-            figures = []
+            runs = []
             for seed in range(seeds):
                 aws = scenario.aws(seed)
                 log = drive(DESIGNS[name](), aws, scenario.seconds, seed=seed)
-                figures.append(scenario.figure(log, aws))
-            cells.append(" / ".join(figures) if seeds > 1 else figures[0])
+                runs.append(scenario.measure(log, aws))
+            cells.append(_means(runs, scenario.form))
         lines.append(f"| {scenario.name} | " + " | ".join(cells) + " |")
-    lines += ["", "| organisation (60 account-regions, 2/s each) | " + " | ".join(ORG) + " |"]
+    lines += ["", "| 60 account-regions, 2/s each | " + " | ".join(ORG) + " |"]
     lines.append("|---|" + "---|" * len(ORG))
-    cells = [" / ".join(organisation(design, seed) for seed in range(seeds)) for design in ORG]
-    lines.append("| throttled, time per account-region / its quota's | " + " | ".join(cells) + " |")
+    cells = [
+        _means([organisation(design, seed) for seed in range(seeds)], "{:.1%}, {:.2f}")
+        for design in ORG
+    ]
+    lines.append("| throttled, time / its quota's | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-ORG = ("per-throttle AIMD (before)", "noise-aware, alone", "noise-aware, shared prior")
+ORG = ("per-throttle", "noise-aware, alone", "noise-aware, shared prior")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ratesim", description=__doc__)
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=3, help="runs per cell (default 3)")
     args = parser.parse_args(argv)
     print(table(args.seeds))
     return 0

@@ -17,15 +17,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
-from bench import compare, throughput
+import msgspec
+
+from bench import compare, figures, throughput
 from bench.calls import baseline_calls, cartography_calls
 from bench.measure import machine
 from bench.multi_account import run_accounts
 from bench.report import Figure, ScenarioResult, document, section
-from bench.simulator import Registry, load_scenario, lower_bound, run_simulator
+from bench.simulator import (
+    Registry,
+    Scenario,
+    SimulatorHandle,
+    load_scenario,
+    lower_bound,
+    run_simulator,
+)
+from bench.simulator.scenario import Faults, Scanning
 from bench.tools import ROOT, Context, Run, run_baseline, run_cartography, run_crawler
 
 SCENARIOS = ROOT / "bench" / "scenarios"
@@ -33,6 +43,8 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 CRAWLER_CONFIG = ROOT / "bench" / "crawler-inventory.yaml"
 
 Figures = Callable[[ScenarioResult], list[Figure]]
+# A second scenario the crawler also scans, for comparison: its label and how it is derived.
+Variant = tuple[str, Callable[[Scenario], Scenario]]
 
 
 @dataclass(frozen=True)
@@ -44,48 +56,17 @@ class Plan:
     crawler_cap: float = 300.0  # seconds before the crawler is stopped
     peer_cap: float = 35.0  # seconds before a peer is stopped and extrapolated
     accounts: tuple[int, ...] = ()  # scan this many accounts through roles, a run each
+    variant: Variant | None = None
+    config: str | None = None  # the crawler's -c file, unless --crawler-config says
+    scan_results: bool = False  # the crawler reads scan results: bound and check them
 
 
-def _crawler(result: ScenarioResult) -> Run | None:
-    return next((r for r in result.runs if r.tool == "ecr-crawler"), None)
+def _without_faults(scenario: Scenario) -> Scenario:
+    return msgspec.structs.replace(scenario, name=f"{scenario.name}-clean", faults=Faults())
 
 
-def _ratio_to_bound(result: ScenarioResult, at_most: float | None = None) -> Figure:
-    run = _crawler(result)
-    value = None
-    bound = result.bound_for(run) if run is not None else 0.0
-    if run is not None and run.wall_seconds is not None and run.note is None and bound > 0:
-        value = run.wall_seconds / bound
-    return Figure("ecr-crawler wall / lower bound", value, at_most=at_most)
-
-
-def _throttled_share(result: ScenarioResult) -> Figure:
-    run = _crawler(result)
-    value = None
-    if run is not None and run.api_calls:
-        value = 100 * (run.throttled or 0) / run.api_calls
-    return Figure("ecr-crawler throttled calls", value, "%", at_most=3)
-
-
-def _speedup(result: ScenarioResult, peer: str, at_least: float) -> Figure:
-    run = _crawler(result)
-    other = next((r for r in result.runs if r.tool == peer), None)
-    value = None
-    if run and other and run.wall_seconds and other.wall_seconds and run.note is None:
-        value = other.wall_seconds / run.wall_seconds
-    return Figure(f"speedup of ecr-crawler over {peer}", value, "x", at_least=at_least)
-
-
-def _memory(result: ScenarioResult) -> list[Figure]:
-    run = _crawler(result)
-    rss = cpu_rate = None
-    if run is not None and run.measurement is not None and run.note is None:
-        rss = run.measurement.peak_rss_mb
-        cpu_rate = run.images / run.measurement.cpu_seconds
-    return [
-        Figure(f"ecr-crawler peak RSS at {result.images:,} images", rss, " MB", at_most=150),
-        Figure("ecr-crawler images per CPU second", cpu_rate),
-    ]
+def _clair(scenario: Scenario) -> Scenario:
+    return msgspec.structs.replace(scenario, name=f"{scenario.name}-clair", scanning=Scanning())
 
 
 PLANS = {
@@ -94,22 +75,39 @@ PLANS = {
         Plan(
             "quota-bound",
             "Tight quotas the crawler is not told (DescribeImages 20/s per region), 40 ms.",
-            lambda r: [_ratio_to_bound(r, at_most=1.15), _throttled_share(r)],
+            lambda r: [figures.ratio_to_bound(r, at_most=1.10), figures.throttled_share(r)],
         ),
         Plan(
             "latency-bound",
             "The same registry with generous quotas (500 calls/s), 40 ms per call.",
             lambda r: [
-                _speedup(r, "boto3 baseline", 20),
-                _speedup(r, "cartography", 5),
-                _ratio_to_bound(r),
+                figures.speedup(r, "boto3 baseline", 20),
+                figures.speedup(r, "cartography", 5),
+                figures.ratio_to_bound(r),
             ],
             peers=True,
         ),
         Plan(
             "huge-repo",
             "A few repositories of 50,000+ images: each one's pages are a chain.",
-            lambda r: [_ratio_to_bound(r)],
+            lambda r: [figures.ratio_to_bound(r)],
+        ),
+        Plan(
+            "background-throttle",
+            "No quota reached, but 8% of calls throttled at random (others draining the "
+            "account's quotas), 1% 5xx, 0.5% resets; 5 ms a call. Also scanned without faults.",
+            lambda r: [figures.relative(r, "without faults", at_most=1.5)],
+            variant=("without faults", _without_faults),
+        ),
+        Plan(
+            "shared-quota",
+            "DescribeImages 20/s per region, of which another client steadily takes 10/s; "
+            "40 ms. The bound assumes the 10/s left.",
+            lambda r: [
+                figures.ratio_to_bound(r, at_most=1.2),
+                figures.throttled_share(r, at_most=5),
+                figures.neighbour(r),
+            ],
         ),
         Plan(
             "multi-account",
@@ -119,16 +117,35 @@ PLANS = {
             crawler_cap=120.0,
             accounts=(1, 5, 20),
         ),
-        Plan("memory", "1,000,000 images, no latency, no quotas.", _memory),
+        Plan(
+            "org",
+            "60 accounts x 3 regions through roles, all at once, 400 images per "
+            "account-region, DescribeImages 2/s and DescribeRepositories 1/s per "
+            "account-region; 40 ms.",
+            lambda r: [],  # bench/multi_account.py computes its figures
+            crawler_cap=180.0,
+            accounts=(1, 60),
+        ),
+        Plan(
+            "aws-native",
+            "50,000 images on AWS-native basic scanning: one DescribeImageScanFindings per "
+            "image that can have a result (500/s per region, never told); the crawler's "
+            "default scan_findings (summary). Also scanned in legacy (Clair) mode.",
+            figures.scan_results,
+            variant=("Clair mode", _clair),
+            config="bench/crawler-scan-results.yaml",
+            scan_results=True,
+        ),
+        Plan("memory", "1,000,000 images, no latency, no quotas.", figures.memory),
     )
 }
 QUICK = Plan(
     "quick",
     "Smoke run: 2 regions, every tool, small caps.",
     lambda r: [
-        _ratio_to_bound(r),
-        _speedup(r, "boto3 baseline", 20),
-        _speedup(r, "cartography", 5),
+        figures.ratio_to_bound(r),
+        figures.speedup(r, "boto3 baseline", 20),
+        figures.speedup(r, "cartography", 5),
     ],
     peers=True,
     crawler_cap=120.0,
@@ -143,43 +160,20 @@ def run_plan(
     registry = Registry(scenario)
     account = scenario.accounts[0]
     with_peers = plan.peers if peers is None else peers
-    cap = peer_cap or plan.peer_cap
-    repositories = [
-        r
-        for a, reg in registry.account_regions()
-        if a == account
-        for r in registry.repositories(a, reg)
-    ]
     print(f"== {plan.scenario}: starting the simulator", flush=True)
-    with (
-        tempfile.TemporaryDirectory(prefix=f"bench-{plan.scenario}-") as tmp,
-        run_simulator(SCENARIOS / f"{plan.scenario}.yaml", subprocess=True) as sim,
-    ):
-        ctx = Context(
-            sim=sim,
-            registry=registry,
-            account=account,
-            regions=list(scenario.regions),
-            workdir=Path(tmp),
-            expected=cache(lambda: compare.expected(registry, account)),
-        )
-        runs = [
-            _announce("ecr-crawler", lambda: run_crawler(ctx, plan.crawler_cap, crawler_config))
-        ]
-        if with_peers:
-            runs.append(
+    with tempfile.TemporaryDirectory(prefix=f"bench-{plan.scenario}-") as tmp:
+        workdir = Path(tmp)
+        with run_simulator(SCENARIOS / f"{plan.scenario}.yaml", subprocess=True) as sim:
+            ctx = _context(plan, sim, registry, workdir)
+            runs = [
                 _announce(
-                    "boto3 baseline",
-                    lambda: run_baseline(ctx, cap, baseline_calls(registry, account)),
+                    "ecr-crawler", partial(run_crawler, ctx, plan.crawler_cap, crawler_config)
                 )
-            )
-            runs.append(
-                _announce(
-                    "cartography",
-                    lambda: run_cartography(ctx, cap, cartography_calls(registry, account)),
-                )
-            )
-    bound = lower_bound(registry, [account])
+            ]
+            if with_peers:
+                runs += _peers(ctx, peer_cap or plan.peer_cap)
+        if plan.variant is not None:
+            runs.append(_variant(plan, plan.variant, scenario, workdir, crawler_config))
     notes = []
     if len(scenario.accounts) > 1:
         notes.append(f"multi-account scenario: only the first account ({account}) is scanned.")
@@ -188,20 +182,78 @@ def run_plan(
             "the boto3 baseline and cartography run in latency-bound (and --quick) only, to "
             "keep `make bench` under 10 minutes; `--peers` runs them here too."
         )
-    result = ScenarioResult(
+    result = _result(plan, registry, runs, notes)
+    result.figures.extend(plan.figures(result))
+    return result
+
+
+def _context(plan: Plan, sim: SimulatorHandle, registry: Registry, workdir: Path) -> Context:
+    account = registry.scenario.accounts[0]
+    return Context(
+        sim=sim,
+        registry=registry,
+        account=account,
+        regions=list(registry.scenario.regions),
+        workdir=workdir,
+        expected=cache(lambda: compare.expected(registry, account)),
+        scan_results=plan.scan_results,
+    )
+
+
+def _peers(ctx: Context, cap: float) -> list[Run]:
+    registry, account = ctx.registry, ctx.account
+    return [
+        _announce(
+            "boto3 baseline", lambda: run_baseline(ctx, cap, baseline_calls(registry, account))
+        ),
+        _announce(
+            "cartography", lambda: run_cartography(ctx, cap, cartography_calls(registry, account))
+        ),
+    ]
+
+
+def _variant(
+    plan: Plan, variant: Variant, scenario: Scenario, workdir: Path, config: Path | None
+) -> Run:
+    """The crawler on the derived scenario, on a simulator of its own, bound by its own."""
+    label, derive = variant
+    other = derive(scenario)
+    registry = Registry(other)
+    with run_simulator(other, subprocess=True) as sim:
+        ctx = _context(plan, sim, registry, workdir)
+        run = _announce(
+            f"ecr-crawler, {label}", partial(run_crawler, ctx, plan.crawler_cap, config)
+        )
+    run.tool = f"ecr-crawler, {label}"
+    account = [ctx.account]
+    run.bounds = (
+        lower_bound(registry, account, scan_results=plan.scan_results).seconds,
+        lower_bound(registry, account, manifests=True).seconds,
+    )
+    return run
+
+
+def _result(plan: Plan, registry: Registry, runs: list[Run], notes: list[str]) -> ScenarioResult:
+    account = [registry.scenario.accounts[0]]
+    repositories = [
+        r
+        for a, reg in registry.account_regions()
+        if a in account
+        for r in registry.repositories(a, reg)
+    ]
+    bound = lower_bound(registry, account, scan_results=plan.scan_results)
+    return ScenarioResult(
         name=plan.scenario,
         description=plan.description,
         images=sum(r.image_count for r in repositories),
         repositories=len(repositories),
         bound=bound.seconds,
-        bound_with_manifests=lower_bound(registry, [account], manifests=True).seconds,
+        bound_with_manifests=lower_bound(registry, account, manifests=True).seconds,
         bound_limit=f"{bound.limit.kind} {bound.limit.detail} in {bound.limit.region}",
         runs=runs,
         figures=[],
         notes=notes,
     )
-    result.figures.extend(plan.figures(result))
-    return result
 
 
 def _announce(tool: str, run: Callable[[], Run]) -> Run:
@@ -230,8 +282,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer-cap", type=float, help="seconds before a peer is stopped")
     parser.add_argument(
         "--crawler-config",
-        default=str(CRAWLER_CONFIG.relative_to(ROOT)),
-        help="the crawler's -c file, or 'none' for its defaults (default: %(default)s)",
+        help="the crawler's -c file, or 'none' for its defaults (default: "
+        f"{CRAWLER_CONFIG.relative_to(ROOT)}, or the scenario's own)",
     )
     parser.add_argument(
         "--output",
@@ -244,7 +296,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    crawler_config = None if args.crawler_config == "none" else Path(args.crawler_config).resolve()
+    given = args.crawler_config
+    crawler_config = None if given == "none" else Path(given or CRAWLER_CONFIG).resolve()
     started = time.perf_counter()
     load = os.getloadavg()[0]
     plans = [QUICK] if args.quick else [PLANS[name] for name in args.scenario or PLANS]
@@ -253,19 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     print(raw, flush=True)
     results = []
     for plan in plans:
+        config = crawler_config
+        if given is None and plan.config is not None:
+            config = (ROOT / plan.config).resolve()
         if plan.accounts:
             result = run_accounts(
                 SCENARIOS / f"{plan.scenario}.yaml",
                 plan.accounts,
                 description=plan.description,
                 cap=plan.crawler_cap,
-                config=crawler_config,
+                config=config,
                 announce=_announce,
             )
         else:
-            result = run_plan(
-                plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=crawler_config
-            )
+            result = run_plan(plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=config)
         print("\n" + section(result), flush=True)
         results.append(result)
     elapsed = time.perf_counter() - started

@@ -18,7 +18,8 @@ import msgspec
 
 from bench import compare
 from bench.measure import Measurement, run_measured
-from bench.simulator import Registry, SimulatorHandle, Stats, access_key
+from bench.simulator import Registry, ScanCheck, SimulatorHandle, Stats, access_key
+from bench.simulator.inventory import check_scan_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the project's venv: `make bench` runs $(BIN)/python
@@ -37,6 +38,7 @@ class Context:
     regions: list[str]
     workdir: Path
     expected: Callable[[], compare.Expected]
+    scan_results: bool = False  # check the image records' scan results against the truth
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Run:
     # This run's own lower bounds (inventory, with every manifest), when it scanned other
     # accounts than its scenario's table states (the multi-account runs); else None.
     bounds: tuple[float, float] | None = None
+    scans: ScanCheck | None = None  # its scan results against the simulator's truth
 
 
 class Summary(msgspec.Struct):
@@ -125,6 +128,8 @@ def run_crawler(ctx: Context, cap: float, config: Path | None) -> Run:
     )
     run.images = sum(r.get("images", 0) for r in summary.regions.values())
     run.check = compare.check(ctx.expected(), compare.keys_in(output))
+    if ctx.scan_results:
+        run.scans = check_scan_results(ctx.registry, output, [ctx.account])
     if summary.status != "complete":
         run.note = f"scan status {summary.status} (exit {run.measurement.exit_code})"
     output.unlink()

@@ -64,11 +64,12 @@ def pages(items: int, size: int) -> list[int]:
 
 
 def quota_seconds(scenario: Scenario, operation: str, calls: int) -> float:
-    """How long `calls` calls take at least under the operation's quota (0 without one)."""
+    """How long `calls` calls take at least under the operation's quota (0 without one), at
+    what another client sharing it leaves (its burst counted whole: a bound may be kind)."""
     quota = scenario.quota(operation)
     if quota is None:
         return 0.0
-    return max(0.0, calls - quota.capacity) / quota.rate
+    return max(0.0, calls - quota.capacity) / quota.available
 
 
 def lower_bound(

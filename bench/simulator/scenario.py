@@ -43,14 +43,23 @@ class ImageCounts(_Strict, frozen=True, kw_only=True):
 
 
 class Quota(_Strict, frozen=True, kw_only=True):
-    """A token bucket: `rate` calls per second, `burst` calls at once (default: `rate`)."""
+    """A token bucket: `rate` calls per second, `burst` calls at once (default: `rate`);
+    `background`: another client of the same account-region steadily taking this many calls
+    per second of it (arrivals at random, seeded; when it finds the bucket empty, its call is
+    throttled and not retried)."""
 
     rate: float
     burst: float | None = None
+    background: float = 0.0
 
     @property
     def capacity(self) -> float:
         return max(1.0, self.burst if self.burst is not None else self.rate)
+
+    @property
+    def available(self) -> float:
+        """What the other client leaves of the rate: what a lower bound may assume."""
+        return self.rate - self.background
 
 
 class Latency(_Strict, frozen=True, kw_only=True):
@@ -66,10 +75,12 @@ class Latency(_Strict, frozen=True, kw_only=True):
 
 
 class Faults(_Strict, frozen=True, kw_only=True):
-    """Seeded faults, as fractions of all AWS calls."""
+    """Seeded faults, as fractions of all AWS calls. `throttle_rate`: ThrottlingException
+    whatever the caller's rate, as when other callers drain a shared quota."""
 
     server_error_rate: float = 0.0
     reset_rate: float = 0.0
+    throttle_rate: float = 0.0
 
 
 class Scanning(_Strict, frozen=True, kw_only=True):
@@ -142,10 +153,17 @@ def _problems(s: Scenario) -> Any:
         yield f"scanning.regions names regions not in regions: {', '.join(sorted(unknown_regions))}"
     if s.page_cap is not None and s.page_cap < 1:
         yield "page_cap must be at least 1"
+    yield from _quota_problems(s)
+
+
+def _quota_problems(s: Scenario) -> Any:
     for op, quota in s.quotas.items():
         if quota.rate <= 0:
             yield f"quotas.{op}.rate must be positive"
-    if not (0 <= s.faults.server_error_rate <= 1 and 0 <= s.faults.reset_rate <= 1):
+        if not 0 <= quota.background < quota.rate:
+            yield f"quotas.{op}.background must be within 0 and its rate"
+    faults = (s.faults.server_error_rate, s.faults.reset_rate, s.faults.throttle_rate)
+    if not all(0 <= rate <= 1 for rate in faults):
         yield "fault rates must be within 0..1"
 
 

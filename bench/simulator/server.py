@@ -2,7 +2,8 @@
 Inspector calls.
 
 A call goes: seeded faults (connection reset, 5xx) -> credentials (the account from the access
-key) -> the quota of (account, region, operation) -> the operation -> the scenario's latency,
+key) -> seeded throttles (others draining a shared quota) -> the quota of (account, region,
+operation), which another client may share -> the operation -> the scenario's latency,
 counted from the request's arrival so that the simulator's own work is part of it, not added.
 Throttled and failed calls also wait the base latency: they cost a round trip too.
 
@@ -67,6 +68,9 @@ class Stats(msgspec.Struct):
     first: dict[str, float] = msgspec.field(default_factory=dict)
     last: dict[str, float] = msgspec.field(default_factory=dict)
     cpu_seconds: float = 0.0  # of the simulator's process, at the time of the snapshot
+    # The other clients of quotas with a `background`: their calls, and how many were throttled.
+    background_calls: int = 0
+    background_throttled: int = 0
 
     def total(self, counter: str, exclude: tuple[str, ...] = ()) -> int:
         return sum(n for k, n in getattr(self, counter).items() if k not in exclude)
@@ -123,6 +127,8 @@ class Simulator:
 
     async def _get_stats(self, request: web.Request) -> web.Response:
         self.stats.cpu_seconds = time.process_time()
+        self.stats.background_calls = self.quotas.background_calls
+        self.stats.background_throttled = self.quotas.background_throttled
         return web.Response(body=msgspec.json.encode(self.stats), content_type="application/json")
 
     async def _post_reset(self, request: web.Request) -> web.Response:
@@ -164,6 +170,10 @@ class Simulator:
                 _add(self.stats.faults, "server_error", 1)
                 raise server_error()
             account = self._account(call)
+            if faults.throttle_rate and self._faults.random() < faults.throttle_rate:
+                _add(self.stats.faults, "throttle", 1)
+                _add(self.stats.throttled, call.operation, 1)
+                raise throttled()
             if not self.quotas.take(account, call.region, call.operation):
                 _add(self.stats.throttled, call.operation, 1)
                 raise throttled()

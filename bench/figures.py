@@ -1,0 +1,83 @@
+"""The figures of each scenario's table in bench/RESULTS.md, each against its target (never
+asserted): bench/run.py's plans name which ones a scenario shows."""
+
+from __future__ import annotations
+
+from bench.report import Figure, ScenarioResult
+from bench.tools import Run
+
+
+def crawler(result: ScenarioResult) -> Run | None:
+    return next((r for r in result.runs if r.tool == "ecr-crawler"), None)
+
+
+def ratio_to_bound(result: ScenarioResult, at_most: float | None = None) -> Figure:
+    run = crawler(result)
+    value = None
+    bound = result.bound_for(run) if run is not None else 0.0
+    if run is not None and run.wall_seconds is not None and run.note is None and bound > 0:
+        value = run.wall_seconds / bound
+    return Figure("ecr-crawler wall / lower bound", value, at_most=at_most)
+
+
+def throttled_share(result: ScenarioResult, at_most: float = 3) -> Figure:
+    run = crawler(result)
+    value = None
+    if run is not None and run.api_calls:
+        value = 100 * (run.throttled or 0) / run.api_calls
+    return Figure("ecr-crawler throttled calls", value, "%", at_most=at_most)
+
+
+def speedup(result: ScenarioResult, peer: str, at_least: float) -> Figure:
+    run = crawler(result)
+    other = next((r for r in result.runs if r.tool == peer), None)
+    value = None
+    if run and other and run.wall_seconds and other.wall_seconds and run.note is None:
+        value = other.wall_seconds / run.wall_seconds
+    return Figure(f"speedup of ecr-crawler over {peer}", value, "x", at_least=at_least)
+
+
+def memory(result: ScenarioResult) -> list[Figure]:
+    run = crawler(result)
+    rss = cpu_rate = None
+    if run is not None and run.measurement is not None and run.note is None:
+        rss = run.measurement.peak_rss_mb
+        cpu_rate = run.images / run.measurement.cpu_seconds
+    return [
+        Figure(f"ecr-crawler peak RSS at {result.images:,} images", rss, " MB", at_most=150),
+        Figure("ecr-crawler images per CPU second", cpu_rate),
+    ]
+
+
+def relative(result: ScenarioResult, other: str, at_most: float | None = None) -> Figure:
+    """The crawler's wall time over its wall time on the variant scenario `other`."""
+    run = crawler(result)
+    variant = next((r for r in result.runs if r.tool == f"ecr-crawler, {other}"), None)
+    value = None
+    if run and variant and run.wall_seconds and variant.wall_seconds and not variant.note:
+        value = run.wall_seconds / variant.wall_seconds
+    return Figure(f"ecr-crawler wall / wall {other}", value, "x", at_most=at_most)
+
+
+def neighbour(result: ScenarioResult) -> Figure:
+    """How the other client of a shared quota fared while the crawler ran."""
+    run = crawler(result)
+    value = None
+    if run is not None and run.stats.background_calls:
+        value = 100 * run.stats.background_throttled / run.stats.background_calls
+    return Figure("the other client's calls throttled meanwhile", value, "%")
+
+
+def scan_results(result: ScenarioResult) -> list[Figure]:
+    """Calls for scan results, their rate, and the results against the simulator's truth."""
+    out = []
+    for run in result.runs:
+        stats, wall = run.stats, run.wall_seconds or 0.0
+        asked = stats.calls.get("DescribeImageScanFindings", 0)
+        out.append(Figure(f"{run.tool}: DescribeImageScanFindings calls", float(asked)))
+        if asked and wall:
+            out.append(Figure(f"{run.tool}: DescribeImageScanFindings per second", asked / wall))
+        if run.scans is not None:
+            share = 100 * run.scans.matched / max(1, run.scans.expected)
+            out.append(Figure(f"{run.tool}: scan results as the truth", share, "%", at_least=100))
+    return out
