@@ -81,3 +81,21 @@ def scan_results(result: ScenarioResult) -> list[Figure]:
             share = 100 * run.scans.matched / max(1, run.scans.expected)
             out.append(Figure(f"{run.tool}: scan results as the truth", share, "%", at_least=100))
     return out
+
+
+def organisation(result: ScenarioResult) -> list[Figure]:
+    """The issue's targets for each run of the most accounts (cold, and again from the rates
+    learned): wall / its bound, throttled share, peak RSS."""
+    out = []
+    for run in result.runs[1:]:
+        if run.wall_seconds is None or run.note:
+            continue
+        bound = result.bound_for(run)
+        out.append(Figure(f"{run.tool}: wall / lower bound", run.wall_seconds / bound, "x", 1.25))
+        if run.api_calls:
+            share = 100 * (run.throttled or 0) / run.api_calls
+            out.append(Figure(f"{run.tool}: throttled calls", share, "%", at_most=5))
+        if run.measurement is not None:
+            rss = run.measurement.peak_rss_mb
+            out.append(Figure(f"{run.tool}: peak RSS", rss, " MB", at_most=300))
+    return out

@@ -48,7 +48,11 @@ def run_accounts(
     cap: float,
     config: Path | None,
     announce: Callable[[str, Callable[[], Run]], Run],
+    again: bool = False,
 ) -> ScenarioResult:
+    """Each count's run is cold (a cache directory of its own); `again` scans the most
+    accounts once more from the cache directory of the run before, as the next scan of the
+    same machine would: from the rates it learned."""
     scenario = load_scenario(scenario_path)
     registry = Registry(scenario)
     base = scenario.accounts[0]  # the credentials every role is assumed from
@@ -61,21 +65,29 @@ def run_accounts(
         run_simulator(scenario_path, subprocess=True) as sim,
     ):
         workdir = Path(tmp)
-        for n in counts:
+        plan = [(n, f"cold-{n}") for n in counts]
+        if again:
+            plan.append((counts[-1], f"cold-{counts[-1]}"))
+        for i, (n, home) in enumerate(plan):
             accounts = scenario.accounts[:n]
+            (workdir / home).mkdir(exist_ok=True)
             ctx = Context(
                 sim=sim,
                 registry=registry,
                 account=base,
                 regions=regions,
-                workdir=workdir,
+                workdir=workdir / home,
                 expected=cache(partial(compare.expected, registry, accounts)),
             )
             path = crawler_config(workdir / f"crawler-{n}.yaml", config, accounts)
             label = f"ecr-crawler, {n} account{'s' if n > 1 else ''}"
+            if i == len(counts):
+                label += ", again"
             run = announce(label, partial(run_crawler, ctx, cap, path))
             run.tool = label
             run.scope = f"{n} x {len(regions)} = {n * len(regions)} account-regions, via roles"
+            if i == len(counts):
+                run.scope += "; from the rates the run before learned"
             run.bounds = (
                 lower_bound(registry, accounts, roles=True).seconds,
                 lower_bound(registry, accounts, roles=True, manifests=True).seconds,
@@ -130,7 +142,9 @@ def _start_note(run: Run) -> str:
 def figures(result: ScenarioResult, counts: tuple[int, ...]) -> list[Figure]:
     """wall(most accounts) / wall(fewest), and what else tells how it scales."""
     done = [
-        (n, r) for n, r in zip(counts, result.runs, strict=True) if r.wall_seconds and not r.note
+        (n, r)
+        for n, r in zip(counts, result.runs[: len(counts)], strict=True)
+        if r.wall_seconds and not r.note
     ]
     if len(done) < 2:
         return [Figure("wall(most accounts) / wall(1 account)", None, "x", at_most=1.25)]

@@ -30,21 +30,21 @@ Designs simulated on a virtual clock (`python -m bench.ratesim`: 16 callers, 40 
 throttled calls retried with the crawler's backoff; seconds 30-120 unless said; means of 3
 seeds; bench/README.md has more):
 
-seconds 30-120, mean of 3 seeds             per-throttle    5% tolerated    noise-aware
-bucket 10/s: admitted/quota, thr.           0.96, 1.5%      0.96, 1.5%      1.00, 1.3%
-bucket 20/s: admitted/quota, thr.           1.00, 0.6%      1.01, 0.9%      1.00, 0.6%
-bucket 50/s: admitted/quota, thr.           1.00, 0.1%      1.01, 0.3%      1.00, 0.4%
-bucket 200/s: admitted/quota, thr.          0.98, 0.0%      0.96, 0.1%      1.00, 0.1%
-20/s shared, other 10/s: ours/10, thr.      1.02, 1.4%(3%)  1.01, 1.4%(2%)  1.09, 5.0%(9%)
-2% random throttles: / unlimited            0.02            0.21            0.95
-8% random throttles: / unlimited            0.00            0.00            0.89
-20% random throttles: / unlimited           0.00            0.00            0.62
-8% random, first 10 s: calls/s              5               6               161
+seconds 30-120, mean of 3 seeds             per-throttle     5% tolerated     noise-aware
+bucket 10/s: admitted/quota, thr.           0.96, 1.5%       0.96, 1.5%       1.00, 1.3%
+bucket 20/s: admitted/quota, thr.           1.00, 0.6%       1.01, 0.9%       1.00, 0.6%
+bucket 50/s: admitted/quota, thr.           1.00, 0.1%       1.01, 0.3%       1.00, 0.4%
+bucket 200/s: admitted/quota, thr.          0.98, 0.0%       0.96, 0.1%       1.00, 0.1%
+20/s shared, other 10/s: ours/10, thr.      1.02, 1.4%(3%)   1.01, 1.4%(2%)   1.09, 5.0%(9%)
+2% random throttles: / unlimited            0.02             0.21             0.95
+8% random throttles: / unlimited            0.00             0.00             0.89
+20% random throttles: / unlimited           0.00             0.00             0.62
+8% random, first 10 s: calls/s              5                6                161
 50/s, 20/s from 60 s: after /20, thr.       1.02, 0.7%(0.5%) 1.01, 1.8%(1.0%) 1.00, 1.1%(0.9%)
-20/s + 8% random: / 18.4, thr.              0.05, 9.2%      0.05, 9.3%      0.77, 10.1%
+20/s + 8% random: / 18.4, thr.              0.05, 9.2%       0.05, 9.3%       0.77, 10.1%
 
 60 account-regions of 2/s each, from        per-throttle    alone           shared prior
-3 s apart: throttled, time / quota time     25.0%, 3.53     40.7%, 1.28     14.3%, 1.11
+3 s apart: throttled, time / quota time     25.0%, 3.53     40.7%, 1.28     7.0%, 1.07
 
 The per-throttle design (this module before issue 15) collapses to a few calls/s as soon as
 others' throttles reach a few percent, and a fixed tolerance only when they are below it; the
@@ -94,9 +94,9 @@ class Start:
     found: bool = False
 
 
-# Called with the estimate of the quota (what AWS admitted) and the time, at each cut after
-# slow start.
-Listener = Callable[[float, float], None]
+# Called at each cut with the estimate of the quota (what AWS admitted, None until a second
+# of answers tells it) and the time.
+Listener = Callable[[float | None, float], None]
 
 
 class AdaptiveRate:
@@ -124,12 +124,18 @@ class AdaptiveRate:
         self._bins: dict[int, list[float]] = {}  # rate step -> [throttled, answered, when]
         self._admitted: deque[float] = deque()
         self._first: float | None = None  # when the first answer came
+        self._throttles = 0
         self._confirmed = False  # the estimate is what AWS admitted, not a guess
 
     @property
     def learning(self) -> bool:
         """Still in slow start: no quota found yet."""
         return self._slow_start
+
+    @property
+    def unthrottled(self) -> bool:
+        """Never throttled: its rate went through untouched."""
+        return not self._throttles
 
     @property
     def noise(self) -> float:
@@ -198,6 +204,7 @@ class AdaptiveRate:
         return max(self._increase, PROBE * self._estimate) + 3 * CUBIC * self._estimate * late**2
 
     def throttled(self, sent_at: float, now: float) -> None:
+        self._throttles += 1
         if self._first is None:
             self._first = now
         _record(self._admitted, now, add=False)
@@ -280,15 +287,15 @@ class AdaptiveRate:
         # own estimate is no more than our rate, which AWS just throttled.
         quota = self.rate if admitted is None else admitted
         self._estimate = min(self.rate, quota)
-        climbing = self._slow_start
         if self._slow_start:
             # Slow start ends. The climb was paid for by the token bucket's reserve, so what
             # was admitted until then overstates the quota (as TCP halves when leaving it).
             self._estimate *= EXIT
+            quota *= EXIT
             self._slow_start = False
         self._set(self._beta * self._estimate, self._estimate, now)
-        if self._listener is not None and self._confirmed and not climbing:
-            self._listener(quota, now)
+        if self._listener is not None:
+            self._listener(quota if self._confirmed else None, now)
 
     def _set(self, rate: float, estimate: float, now: float) -> None:
         self.rate = max(self._min_rate, rate)

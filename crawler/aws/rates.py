@@ -3,13 +3,16 @@ account of a region, so a new account-region starts from what the other account-
 scan found for that operation in that region, and a scan starts from what the previous scan
 found (kept in the cache directory with the time it was learned).
 
-Per (endpoint, region, operation) the book keeps the quota estimates of the last cuts that
-ended an account-region's slow start or came after it, and the highest rate reached without
-a throttle. A new limiter starts at 0.97 x their median, just under the quota, probing above
-it gently; with none, at the highest rate reached, doubling from there; with nothing at all,
-at `rate_limit.initial_rate`. Limiters still in slow start take a quota as soon as another
-account-region of their region finds it, instead of finding it themselves at the price of
-their own throttles.
+Per (endpoint, region, operation) the book keeps the latest quota estimate (what AWS
+admitted over a second, at a cut) of the last 9 account-regions that measured one. A new
+limiter starts at 0.97 x their median, just under the quota, probing above it gently; while
+none has measured one yet, at the median rate that account-regions already cut were cut to
+(nearer the quota than a climb would start); with neither, from what the previous scan
+learned; with nothing at all, at `rate_limit.initial_rate`. Limiters that have not measured
+a quota of their own take one as soon as another account-region of their region measures
+it (those still climbing also take the rate the others were cut to), instead of finding it
+themselves at the price of their own throttles. At the end of a scan the book keeps, per
+operation and region, the median quota, or the highest rate reached without a throttle.
 
 A rate remembered from an earlier scan moves back towards `initial_rate` (geometrically) by
 half every `rate_limit.prior_half_life_hours`; a quota remembered from longer ago than one
@@ -99,31 +102,36 @@ class RateBook:
         return rate
 
     def start(self, key: Key) -> Start | None:
-        """This scan's quota, else the previous scan's (unless this one already went faster
-        without a throttle), else the highest rate reached; None: the default."""
+        """This scan's quota; else, while the first account-regions of the region are still
+        measuring it, the lowest rate they were cut to (already nearer the quota than a
+        climb would start); else what the previous scans learned; None: the default. (A rate
+        other limiters merely reached is no start: they may be overshooting.)"""
         if found := self._found.get(key):
             return Start(UNDER * statistics.median(found.values()), found=True)
-        before = self._before.get(key)
-        reached = self._reach(key)
-        if before is not None and reached <= before.rate:
-            return before
-        return Start(reached) if reached > self._policy.initial_rate else None
+        cut = [r.rate for r in self._live.get(key, ()) if not r.learning]
+        if cut:
+            return Start(statistics.median(cut), found=True)
+        return self._before.get(key)
 
-    def _learned(self, key: Key, limiter: int, estimate: float, now: float) -> None:
-        """A limiter found a quota: the next ones start there, and the ones that found none
-        yet in the same region take it at once."""
-        found = self._found.setdefault(key, OrderedDict())
-        found[limiter] = estimate  # its latest estimate replaces its earlier ones
-        found.move_to_end(limiter)
-        if len(found) > KEPT:
-            found.popitem(last=False)
-        start = Start(UNDER * statistics.median(found.values()), found=True)
+    def _learned(self, key: Key, limiter: int, estimate: float | None, now: float) -> None:
+        """A limiter was cut: the next ones start from what it found, and the ones that
+        found nothing yet in the same region take it at once."""
+        if estimate is not None:
+            found = self._found.setdefault(key, OrderedDict())
+            found[limiter] = estimate  # its latest estimate replaces its earlier ones
+            found.move_to_end(limiter)
+            if len(found) > KEPT:
+                found.popitem(last=False)
+        start = self.start(key)
+        if start is None:
+            return
         for rate in list(self._live.get(key, ())):
-            rate.adopt(start, now)
+            if estimate is not None or rate.learning:
+                rate.adopt(start, now)
 
     def _reach(self, key: Key) -> float:
-        """The highest rate a live limiter reached without finding a quota."""
-        rates = [r.rate for r in self._live.get(key, ()) if r.learning]
+        """The highest rate a live limiter reached without a single throttle."""
+        rates = [r.rate for r in self._live.get(key, ()) if r.unthrottled]
         if rates:
             self._reached[key] = max(self._reached.get(key, 0.0), *rates)
         return self._reached.get(key, 0.0)
