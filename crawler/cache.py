@@ -14,6 +14,9 @@ import anyio.to_thread
 
 from crawler.errors import CrawlerError
 
+# Manifests written to the cache in one transaction.
+WRITE_BATCH = 1000
+
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -24,7 +27,8 @@ class ManifestCache:
     """digest -> (media type, manifest text), in one SQLite file, used from worker threads."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self._path = Path(directory) / "manifests.sqlite"
+        self.directory = Path(directory)
+        self._path = self.directory / "manifests.sqlite"
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self._path, check_same_thread=False)
@@ -36,6 +40,8 @@ class ManifestCache:
         except (OSError, sqlite3.Error) as exc:
             raise self._error(exc) from None
         self._lock = anyio.Lock()
+        # Fetched manifests not yet written: one transaction per WRITE_BATCH, not per call.
+        self._pending: dict[str, tuple[str, str]] = {}
 
     def _error(self, exc: Exception) -> CrawlerError:
         # Without the cache every manifest would be fetched again, updating every image's
@@ -46,11 +52,16 @@ class ManifestCache:
         )
 
     async def get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
-        async with self._lock:
-            try:
-                return await anyio.to_thread.run_sync(self._get_many, digests)
-            except sqlite3.Error as exc:
-                raise self._error(exc) from None
+        pending = self._pending
+        found = {d: pending[d] for d in digests if d in pending}
+        wanted = [d for d in digests if d not in found]
+        if wanted:
+            async with self._lock:
+                try:
+                    found.update(await anyio.to_thread.run_sync(self._get_many, wanted))
+                except sqlite3.Error as exc:
+                    raise self._error(exc) from None
+        return found
 
     def _get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
         marks = ",".join("?" * len(digests))
@@ -61,15 +72,30 @@ class ManifestCache:
         return {digest: (media_type, text) for digest, media_type, text in rows}
 
     async def put_many(self, items: Iterable[tuple[str, str, str]]) -> None:
+        """Kept until WRITE_BATCH manifests wait, then written in one transaction."""
+        self._pending.update((digest, (media_type, text)) for digest, media_type, text in items)
+        if len(self._pending) < WRITE_BATCH:
+            return
+        batch, self._pending = self._pending, {}
         async with self._lock:
             try:
-                await anyio.to_thread.run_sync(self._put_many, list(items))
+                await anyio.to_thread.run_sync(self._put_many, batch)
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
 
-    def _put_many(self, items: list[tuple[str, str, str]]) -> None:
+    def _put_many(self, items: dict[str, tuple[str, str]]) -> None:
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO manifests VALUES (?, ?, ?)", items)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?)",
+                ((digest, media_type, text) for digest, (media_type, text) in items.items()),
+            )
 
     def close(self) -> None:
-        self._db.close()
+        """Writes what waits (an interrupted scan keeps what it fetched), then closes."""
+        try:
+            self._put_many(self._pending)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        finally:
+            self._pending = {}
+            self._db.close()

@@ -18,12 +18,13 @@ from crawler.config import Config
 from crawler.ecr import Optional
 from crawler.ecr.images import list_images
 from crawler.ecr.inspector import list_findings
-from crawler.ecr.manifests import ManifestSource, children_of, list_referrers, parse_manifest
+from crawler.ecr.manifests import ManifestSource, list_referrers, parse_manifest
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
 from crawler.ecr.scanning import NAMES_PER_CALL, with_scanning_configuration
 from crawler.ecr.templates import creation_templates
 from crawler.errors import AccessDeniedError, AwsError
+from crawler.held import HeldImages
 from crawler.lookups import ImageLookups
 from crawler.media_types import INDEX_TYPES
 from crawler.records import Error, Image, ImageManifest, Repository, ScanRecord
@@ -33,8 +34,6 @@ log = structlog.get_logger(__name__)
 
 Page = Sequence[ScanRecord]
 INSPECTOR_OPERATIONS = frozenset({"ListCoverage", "ListFindingAggregations", "ListFindings"})
-# Records per page when a repository's images are sent at once.
-PAGE = 1000
 
 
 RepositoryStage = Callable[[Region, Repository], AsyncIterator[Page]]
@@ -103,40 +102,42 @@ class Collection:
         """Page by page: DescribeImages, then each page's scan results."""
         optional = Optional(region.client)
         async for page in list_images(region.client, repository):
-            async for records in self._lookups.enrich(
-                region, optional, self._recent(page), whole=False
-            ):
+            async for records in self._lookups.enrich(region, optional, self._recent(page)):
                 yield records
         yield self.errors(optional, repository.repository_name)
 
     async def images_with_manifests(
         self, region: Region, repository: Repository
     ) -> AsyncIterator[Page]:
-        """The whole repository first: DescribeImages reports lastRecordedPullTime as it was
-        before BatchGetImage, and index manifests tell the children's parents."""
+        """Every page first: DescribeImages reports lastRecordedPullTime as it was before
+        BatchGetImage, and only the index manifests tell the children's parents. A repository
+        of one page costs one BatchGetImage per 100 images, indexes first."""
         assert self._cache is not None
         optional = Optional(region.client)
-        pages = list_images(region.client, repository)
-        images = [i async for page in pages for i in self._recent(page)]
         source = ManifestSource(optional, self._cache, self._collect.manifests == "all")
         ids = (repository.registry_id, repository.repository_name)
-        indexes = [i.image_digest for i in images if i.image_manifest_media_type in INDEX_TYPES]
-        parents: dict[str, list[str]] = {}
-        async for batch in source.get(*ids, indexes):
-            for digest, (media_type, text) in batch.items():
-                for child in children_of(media_type, text):
-                    parents.setdefault(child, []).append(digest)
-            yield await self._manifests(optional, repository, batch)
-        for start in range(0, len(images), PAGE):
-            linked = [
-                msgspec.structs.replace(i, index_digests=sorted(parents.get(i.image_digest, ())))
-                for i in images[start : start + PAGE]
-            ]
-            async for records in self._lookups.enrich(region, optional, linked, whole=True):
-                yield records
-        others = [i.image_digest for i in images if i.image_manifest_media_type not in INDEX_TYPES]
-        async for batch in source.get(*ids, others):
-            yield await self._manifests(optional, repository, batch)
+        with HeldImages(self._cache.directory) as held:
+            async for page in list_images(region.client, repository):
+                held.add(self._recent(page))
+            single = held.pages <= 1
+            early = held.indexes + (_not_indexes(held.first()) if single else [])
+            parents: dict[str, list[str]] = {}
+            async for batch in source.get(*ids, early):
+                manifests = await self._manifests(optional, repository, batch)
+                for manifest in manifests:
+                    for child in manifest.children or ():
+                        if child.digest:
+                            parents.setdefault(child.digest, []).append(manifest.image_digest)
+                yield manifests
+            for page in held:
+                linked = [_linked(i, parents.get(i.image_digest)) for i in page]
+                async for records in self._lookups.enrich(
+                    region, optional, linked, subjects=held.subjects
+                ):
+                    yield records
+                if not single:
+                    async for batch in source.get(*ids, _not_indexes(page)):
+                        yield await self._manifests(optional, repository, batch)
         yield self.errors(optional, repository.repository_name)
 
     async def registry(self, region: Region) -> AsyncIterator[Page]:
@@ -234,6 +235,14 @@ class Collection:
             error_record(exc, self.scan_id, client.account_id, client.region, repository, True)
             for exc in optional.errors
         ]
+
+
+def _linked(image: Image, parents: list[str] | None) -> Image:
+    return msgspec.structs.replace(image, index_digests=sorted(parents) if parents else [])
+
+
+def _not_indexes(images: list[Image]) -> list[str]:
+    return [i.image_digest for i in images if i.image_manifest_media_type not in INDEX_TYPES]
 
 
 def error_record(

@@ -21,7 +21,7 @@ from crawler.aws.session import assume_role, get_identity
 from crawler.cache import default_cache_dir
 from crawler.collect import Collection, error_record
 from crawler.config import Config
-from crawler.ecr.images import DECODERS
+from crawler.ecr import images, manifests
 from crawler.errors import AwsError, CrawlerError, CredentialsError, RegionDisabledError
 from crawler.plan import in_shard
 from crawler.records import Repository, ScanRecord, ScanSummary
@@ -33,6 +33,8 @@ from crawler.writer import SINK_BATCH, Send, manifest_cache, writer
 __all__ = ["SINK_BATCH", "ScanStats", "scan"]
 
 log = structlog.get_logger(__name__)
+# The answers decoded by msgspec rather than botocore's parser: the pages a scan reads most.
+DECODERS = images.DECODERS | manifests.DECODERS
 
 
 async def scan(

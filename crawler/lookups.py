@@ -51,11 +51,16 @@ class ImageLookups:
         self._replication = collect.replication
 
     async def enrich(
-        self, region: Region, optional: Optional, images: list[Image], *, whole: bool
+        self,
+        region: Region,
+        optional: Optional,
+        images: list[Image],
+        *,
+        subjects: set[str] | None = None,
     ) -> AsyncIterator[Sequence[ScanRecord]]:
         """The scan findings of `images` (scan_findings: full), then the images with every
-        answer on them. `whole`: `images` is the whole repository (signature referrers of an
-        image cannot be elsewhere)."""
+        answer on them. `subjects`: the digests signatures are attached to in the whole
+        repository, when known (else only this page's signatures are known)."""
         asks = self._asks(region, images[0].repository_name) if images else []
         answers = _Answers()
         for start in range(0, len(images), CHUNK):
@@ -74,7 +79,9 @@ class ImageLookups:
                     answers.by["describe_image_scan_findings"][image.image_digest] = (
                         msgspec.structs.replace(result, findings=[])
                     )
-        subjects = signature_subjects(images, SIGNATURE_TYPES) if self._signing else set()
+        whole = subjects is not None
+        if subjects is None:
+            subjects = signature_subjects(images, SIGNATURE_TYPES) if self._signing else set()
         yield [self._answered(region, i, answers, subjects, whole) for i in images]
 
     def _asks(

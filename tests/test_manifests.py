@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from awsproxy import AwsProxy
-from conftest import ecr_client, make_config, run_scan
+from conftest import ListSink, ecr_client, make_config, run_scan
 
+import crawler.held
 from crawler.demo import COSIGN_SIGNATURE, docker_manifest, encode
 from crawler.ecr.manifests import parse_manifest
 
@@ -39,6 +42,28 @@ def test_index_children_have_platforms_and_know_their_parent(proxy: AwsProxy) ->
         assert image.image_tags == []
     assert index.index_digests == []
     assert manifests[index.image_digest].total_size is None
+
+
+def test_repositories_of_many_pages_spill_to_disk_and_stay_exact(
+    proxy: AwsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of two images, every page after the first held on disk: each child still names
+    its index (listed on whichever page), each image has one manifest record, and the held
+    pages are gone from the cache directory after the scan."""
+    config = make_config(proxy, regions=["us-east-1"])
+    _, memory = run_scan(config)
+    monkeypatch.setattr(crawler.held, "SPOOL_BYTES", 0)
+    _, disk = run_scan(config)
+
+    def images(sink: ListSink) -> dict[str, tuple[list[str], list[str]]]:
+        return {i.image_digest: (i.image_tags, i.index_digests) for i in sink.of("image")}
+
+    assert proxy.page_cap == 2
+    assert images(disk) == images(memory)
+    assert sum(1 for parents in images(disk).values() if parents[1]) >= 6
+    assert sorted(m.image_digest for m in disk.of("imagemanifest")) == sorted(images(disk))
+    assert config.cache_dir is not None
+    assert [p.name for p in Path(config.cache_dir).iterdir() if "images" in p.name] == []
 
 
 def test_docker_and_oci_manifests_are_parsed(proxy: AwsProxy) -> None:

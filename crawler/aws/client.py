@@ -73,7 +73,8 @@ async def open_region_client(
     if isinstance(shared, CallStats):
         shared = Shared.of(config, shared)
     async with open_client(session, "ecr", region, config, config.concurrency.api_calls) as client:
-        client.meta.events.register("before-parse.ecr", check_json_body)
+        decoded = {client.meta.method_to_api_mapping[op] for op in decoders or {}}
+        client.meta.events.register("before-parse.ecr", partial(check_json_body, decoded))
         for operation, decoder in (decoders or {}).items():
             _decode_with(client, client.meta.method_to_api_mapping[operation], decoder)
         yield RegionClient(client, config, account_id, region, shared)
@@ -98,10 +99,13 @@ def _decode_with(client: Any, api: str, decoder: msgspec.json.Decoder[Any]) -> N
     client.meta.events.register(f"before-parse.ecr.{api}", decode)
 
 
-def check_json_body(response_dict: dict[str, Any], **_: Any) -> None:
+def check_json_body(
+    decoded: set[str], response_dict: dict[str, Any], operation_model: Any, **_: Any
+) -> None:
     """A 200 answer whose body is not a JSON object (cut short, or a proxy's HTML page) is a
-    retryable error: botocore would parse it as an empty answer, silently losing a page."""
-    if response_dict["status_code"] >= 300:
+    retryable error: botocore would parse it as an empty answer, silently losing a page. The
+    answers decoded into structs are checked by their decoder."""
+    if response_dict["status_code"] >= 300 or operation_model.name in decoded:
         return
     body = response_dict["body"]
     try:

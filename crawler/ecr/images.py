@@ -90,7 +90,7 @@ def to_image(item: _ImageDetail, repository: Repository, host: str) -> Image:
         registry_id=item.registry_id or repository.registry_id,
         repository_name=item.repository_name or repository.repository_name,
         image_digest=digest,
-        image_tags=sorted(item.image_tags),
+        image_tags=sorted(item.image_tags) if len(item.image_tags) > 1 else item.image_tags,
         image_uri=f"{host}/{repository.repository_name}@{digest}",
         image_size_in_bytes=item.image_size_in_bytes,
         image_pushed_at=item.image_pushed_at,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,13 +12,40 @@ from crawler.aws.client import RegionClient
 from crawler.cache import ManifestCache
 from crawler.ecr import Optional
 from crawler.errors import AwsError
-from crawler.media_types import ACCEPTED_MEDIA_TYPES, INDEX_TYPES
+from crawler.media_types import ACCEPTED_MEDIA_TYPES
 from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
 
 BATCH = 100
 REFERRERS_PAGE = 50
 # (media type, manifest text) by digest
 Manifests = dict[str, tuple[str, str]]
+
+
+class _ImageId(msgspec.Struct, rename="camel"):
+    image_digest: str | None = None
+    image_tag: str | None = None
+
+
+class _Image(msgspec.Struct, rename="camel"):
+    image_id: _ImageId
+    image_manifest: str = ""
+    image_manifest_media_type: str | None = None
+
+
+class _Failure(msgspec.Struct, rename="camel"):
+    image_id: _ImageId | None = None
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+
+class _Batch(msgspec.Struct, rename="camel"):
+    images: list[_Image] = msgspec.field(default_factory=list)
+    failures: list[_Failure] = msgspec.field(default_factory=list)
+
+
+# BatchGetImage answers decoded straight into structs, as DescribeImages pages are
+# (crawler.aws.client): botocore's parser cost more than the rest of reading a manifest.
+DECODERS = {"batch_get_image": msgspec.json.Decoder(_Batch)}
 
 
 class ManifestSource:
@@ -54,23 +80,25 @@ class ManifestSource:
             imageIds=[{"imageDigest": d} for d in digests],
             acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
         )
-        for failure in reply.get("failures", []):
+        batch: _Batch = reply["decoded"]
+        for failure in batch.failures:
             # ImageNotFound: deleted since DescribeImages listed it, which is no failure.
-            if failure.get("failureCode") != "ImageNotFound":
+            if failure.failure_code != "ImageNotFound":
+                digest = failure.image_id.image_digest if failure.image_id else None
                 self._errors.append(
                     AwsError(
                         "BatchGetImage",
-                        str(failure.get("failureCode")),
-                        f"{failure.get('imageId', {}).get('imageDigest')}: "
-                        f"{failure.get('failureReason')}",
+                        str(failure.failure_code),
+                        f"{digest}: {failure.failure_reason}",
                     )
                 )
         return {
-            image["imageId"]["imageDigest"]: (
-                image.get("imageManifestMediaType") or "",
-                image["imageManifest"],
+            image.image_id.image_digest: (
+                image.image_manifest_media_type or "",
+                image.image_manifest,
             )
-            for image in reply.get("images", [])
+            for image in batch.images
+            if image.image_id.image_digest
         }
 
 
@@ -100,13 +128,6 @@ async def list_referrers(
         if not page.get("nextToken"):
             return referrers
         params["nextToken"] = page["nextToken"]
-
-
-def children_of(media_type: str, text: str) -> list[str]:
-    """The digests an index or manifest list points at; [] for anything else."""
-    if media_type not in INDEX_TYPES:
-        return []
-    return [m["digest"] for m in json.loads(text).get("manifests", []) if "digest" in m]
 
 
 class _Blob(msgspec.Struct, rename="camel"):
