@@ -18,7 +18,7 @@ from crawler.config import Config
 from crawler.ecr import Optional
 from crawler.ecr.images import list_images
 from crawler.ecr.inspector import list_findings
-from crawler.ecr.manifests import ManifestSource, list_referrers, parse_manifest
+from crawler.ecr.manifests import BATCH, ManifestSource, list_referrers, parse_manifest
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
 from crawler.ecr.scanning import NAMES_PER_CALL, with_scanning_configuration
@@ -110,8 +110,9 @@ class Collection:
         self, region: Region, repository: Repository
     ) -> AsyncIterator[Page]:
         """Every page first: DescribeImages reports lastRecordedPullTime as it was before
-        BatchGetImage, and only the index manifests tell the children's parents. A repository
-        of one page costs one BatchGetImage per 100 images, indexes first."""
+        BatchGetImage, and only the index manifests tell the children's parents. Then the
+        indexes' manifests with the first page's, then each page's images and the manifests
+        of its images in full calls of 100 (the rest at the end)."""
         assert self._cache is not None
         optional = Optional(region.client)
         source = ManifestSource(optional, self._cache, self._collect.manifests == "all")
@@ -119,25 +120,26 @@ class Collection:
         with HeldImages(self._cache.directory) as held:
             async for page in list_images(region.client, repository):
                 held.add(self._recent(page))
-            single = held.pages <= 1
-            early = held.indexes + (_not_indexes(held.first()) if single else [])
             parents: dict[str, list[str]] = {}
-            async for batch in source.get(*ids, early):
+            async for batch in source.get(*ids, held.indexes + _not_indexes(held.first())):
                 manifests = await self._manifests(optional, repository, batch)
-                for manifest in manifests:
-                    for child in manifest.children or ():
-                        if child.digest:
-                            parents.setdefault(child.digest, []).append(manifest.image_digest)
+                _note_parents(manifests, parents)
                 yield manifests
-            for page in held:
+            wanted: list[str] = []
+            for number, page in enumerate(held):
                 linked = [_linked(i, parents.get(i.image_digest)) for i in page]
                 async for records in self._lookups.enrich(
                     region, optional, linked, subjects=held.subjects
                 ):
                     yield records
-                if not single:
-                    async for batch in source.get(*ids, _not_indexes(page)):
-                        yield await self._manifests(optional, repository, batch)
+                if number:
+                    wanted += _not_indexes(page)
+                full = len(wanted) - len(wanted) % BATCH
+                async for batch in source.get(*ids, wanted[:full]):
+                    yield await self._manifests(optional, repository, batch)
+                del wanted[:full]
+            async for batch in source.get(*ids, wanted):
+                yield await self._manifests(optional, repository, batch)
         yield self.errors(optional, repository.repository_name)
 
     async def registry(self, region: Region) -> AsyncIterator[Page]:
@@ -235,6 +237,14 @@ class Collection:
             error_record(exc, self.scan_id, client.account_id, client.region, repository, True)
             for exc in optional.errors
         ]
+
+
+def _note_parents(manifests: list[ImageManifest], parents: dict[str, list[str]]) -> None:
+    """child digest -> the indexes that list it"""
+    for manifest in manifests:
+        for child in manifest.children or ():
+            if child.digest:
+                parents.setdefault(child.digest, []).append(manifest.image_digest)
 
 
 def _linked(image: Image, parents: list[str] | None) -> Image:

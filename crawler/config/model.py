@@ -271,8 +271,9 @@ class Config(_Section, frozen=True):
     """Only images pushed since then: a timestamp, or a duration back from now such as
     "36h" or "7d" (repositories are still all listed)."""
     cache_dir: str | None = None
-    """Where the manifest cache lives; null: $XDG_CACHE_HOME/ecr-crawler or
-    ~/.cache/ecr-crawler."""
+    """Where the manifest cache (manifests.sqlite), the learned rates (rates.json) and the
+    image pages of large repositories held during a scan live; null: $XDG_CACHE_HOME/ecr-crawler
+    or ~/.cache/ecr-crawler."""
     collect: Collect = msgspec.field(default_factory=Collect)
     auth: Auth = msgspec.field(default_factory=Auth)
     concurrency: Concurrency = msgspec.field(default_factory=Concurrency)
