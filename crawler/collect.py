@@ -118,7 +118,7 @@ class Collection:
         source = ManifestSource(optional, self._cache, self._collect.manifests == "all")
         ids = (repository.registry_id, repository.repository_name)
         with HeldImages(self._cache.directory) as held:
-            async for page in list_images(region.client, repository):
+            async for page in list_images(region.client, repository, linked=True):
                 held.add(self._recent(page))
             parents: dict[str, list[str]] = {}
             async for batch in source.get(*ids, held.indexes + _not_indexes(held.first())):
@@ -248,7 +248,7 @@ def _note_parents(manifests: list[ImageManifest], parents: dict[str, list[str]])
 
 
 def _linked(image: Image, parents: list[str] | None) -> Image:
-    return msgspec.structs.replace(image, index_digests=sorted(parents) if parents else [])
+    return msgspec.structs.replace(image, index_digests=sorted(parents)) if parents else image
 
 
 def _not_indexes(images: list[Image]) -> list[str]:

@@ -59,8 +59,11 @@ class _Page(msgspec.Struct, rename="camel"):
 DECODERS = {"describe_images": msgspec.json.Decoder(_Page, strict=False)}
 
 
-async def list_images(client: RegionClient, repository: Repository) -> AsyncIterator[list[Image]]:
-    """Each page's images as one list: the crawl sends pages, not single records."""
+async def list_images(
+    client: RegionClient, repository: Repository, *, linked: bool = False
+) -> AsyncIterator[list[Image]]:
+    """Each page's images as one list: the crawl sends pages, not single records. `linked`:
+    manifests are read, so each image's index_digests start empty, not unknown."""
     params: dict[str, Any] = {
         "registryId": repository.registry_id,
         "repositoryName": repository.repository_name,
@@ -72,14 +75,14 @@ async def list_images(client: RegionClient, repository: Repository) -> AsyncIter
     )
     while True:
         page: _Page = (await client.call("describe_images", **params))["decoded"]
-        if images := [to_image(item, repository, host) for item in page.image_details]:
+        if images := [to_image(i, repository, host, linked) for i in page.image_details]:
             yield images
         if not page.next_token:
             return
         params["nextToken"] = page.next_token
 
 
-def to_image(item: _ImageDetail, repository: Repository, host: str) -> Image:
+def to_image(item: _ImageDetail, repository: Repository, host: str, linked: bool) -> Image:
     status = item.image_scan_status
     summary = item.image_scan_findings_summary
     digest = item.image_digest
@@ -111,4 +114,5 @@ def to_image(item: _ImageDetail, repository: Repository, host: str) -> Image:
         last_archived_at=item.last_archived_at,
         last_activated_at=item.last_activated_at,
         subject_manifest_digest=item.subject_manifest_digest,
+        index_digests=[] if linked else None,
     )

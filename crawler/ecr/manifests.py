@@ -61,16 +61,17 @@ class ManifestSource:
     async def get(
         self, registry_id: str, repository: str, digests: list[str]
     ) -> AsyncIterator[Manifests]:
-        """Yields batches of at most BATCH manifests; a digest deleted meanwhile is left out."""
-        for start in range(0, len(digests), BATCH):
-            wanted = digests[start : start + BATCH]
-            found = {} if self._refetch else await self._cache.get_many(wanted)
-            missing = [d for d in wanted if d not in found]
-            if missing:
-                fetched = await self._fetch(registry_id, repository, missing)
-                await self._cache.put_many((d, mt, text) for d, (mt, text) in fetched.items())
-                found.update(fetched)
-            yield found
+        """Yields batches of at most BATCH manifests: the cached ones, then the others fetched
+        in full calls; a digest deleted meanwhile is left out."""
+        found = {} if self._refetch or not digests else await self._cache.get_many(digests)
+        cached = list(found.items())
+        for start in range(0, len(cached), BATCH):
+            yield dict(cached[start : start + BATCH])
+        missing = [d for d in digests if d not in found] if found else digests
+        for start in range(0, len(missing), BATCH):
+            fetched = await self._fetch(registry_id, repository, missing[start : start + BATCH])
+            await self._cache.put_many((d, mt, text) for d, (mt, text) in fetched.items())
+            yield fetched
 
     async def _fetch(self, registry_id: str, repository: str, digests: list[str]) -> Manifests:
         reply = await self._client.call(
