@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,9 @@ import pytest
 from awsproxy import AwsProxy, Rule
 from conftest import cli
 
+from crawler.cli.opening import SinkOpening
+from crawler.config import SinkOptions
+from crawler.sinks import Sink, open_sink
 from crawler.sinks.postgres import CONNECT_SECONDS
 
 
@@ -144,3 +148,53 @@ def test_ctrl_c_while_the_database_does_not_answer_ends_the_scan(
     assert stderr.splitlines()[-1] == "ecr-crawler: interrupted"
     assert process.returncode == 130
     assert waited < CONNECT_SECONDS / 2
+
+
+def blocked_in(thread: threading.Thread, function: Callable[..., object]) -> bool:
+    """Whether `thread` waits in threading (a join, an event) that `function` called itself,
+    rather than, say, in starting a thread."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    callee = None
+    while frame is not None and frame.f_code is not function.__code__:
+        frame, callee = frame.f_back, frame
+    return (
+        frame is not None
+        and callee is not None
+        and callee.f_code.co_filename == threading.__file__
+        and callee.f_code.co_name in ("wait", "join")
+    )
+
+
+def test_a_signal_while_a_file_sink_opens_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGINT while the main thread waits for the sink, after the thread created the JSON
+    lines sink's temporary file and before it kept the sink: `abandon` waits for the thread,
+    which closes the sink, and the temporary file is gone. (Python 3.11's `Thread.join`, when
+    a signal interrupts it, marks the thread ended while it runs: nothing waited, and the
+    process exited with the file still there.)"""
+    main = threading.main_thread()
+    opening = SinkOpening()
+
+    def wait_for_main(function: Callable[..., object]) -> None:
+        deadline = time.monotonic() + 10
+        while not blocked_in(main, function) and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def open_then_stall(uri: str, options: SinkOptions) -> Sink:
+        sink = open_sink(uri, options)  # its temporary file exists from here
+        wait_for_main(SinkOpening.open)
+        signal.pthread_kill(main.ident or 0, signal.SIGINT)
+        wait_for_main(SinkOpening.abandon)  # the signal came before the thread kept the sink
+        return sink
+
+    monkeypatch.setattr("crawler.cli.opening.open_sink", open_then_stall)
+    monkeypatch.setattr("crawler.cli.opening.GRACE_SECONDS", 30.0)  # however loaded the machine
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            opening.open(f"jsonl:{tmp_path / 'inventory.jsonl'}", SinkOptions())
+        opening.abandon()  # as `scan_command` does on KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert list(tmp_path.iterdir()) == []

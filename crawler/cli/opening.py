@@ -11,6 +11,10 @@ once it has it.
 The thread starts with SIGINT and SIGTERM blocked, so both go to the main thread, where Python
 runs their handlers. It is a daemon, so an abandoned open does not hold the exit; `abandon`
 gives it GRACE_SECONDS to finish, time enough for a file sink to open and be closed again.
+The main thread waits on an event the thread sets once it is done, never on `Thread.join`:
+before Python 3.13, a join that a signal interrupts marks the thread as ended while it still
+runs (CPython issue 90882), so `abandon` would not wait for it, and the process would exit
+before the thread closed the sink (a JSON lines sink's temporary file left behind).
 (A sink that opens in a `concurrent.futures` pool of its own still holds the exit until its
 work ends: the interpreter joins those pools' threads when it exits.)
 """
@@ -41,6 +45,7 @@ class SinkOpening:
         self._abandoned = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()  # the thread kept the sink, or its error, or closed it
 
     def open(self, uri: str, options: SinkOptions) -> Sink:
         """`open_sink(uri, options)`, or its error, raised here; a signal interrupts the wait."""
@@ -50,7 +55,7 @@ class SinkOpening:
         with signals_held():  # the thread inherits the mask; `abandon` finds the thread
             thread.start()
             self._thread = thread
-        thread.join()
+        self._done.wait()  # not thread.join(): a signal would mark the thread ended (above)
         if self._error is not None:
             raise self._error
         assert self.sink is not None  # the thread kept either a sink or an error
@@ -66,9 +71,15 @@ class SinkOpening:
         if sink is not None:
             close_quietly(sink)
         elif self._thread is not None:
-            self._thread.join(GRACE_SECONDS)
+            self._done.wait(GRACE_SECONDS)
 
     def _open(self, uri: str, options: SinkOptions) -> None:
+        try:
+            self._open_or_close(uri, options)
+        finally:
+            self._done.set()  # whatever happened, so that `open` never waits forever
+
+    def _open_or_close(self, uri: str, options: SinkOptions) -> None:
         try:
             sink = open_sink(uri, options)
         except Exception as exc:
