@@ -250,7 +250,12 @@ def test_sigint_keeps_whole_lines_and_exits_130(
     for line in process.stderr:  # wait until the crawl is under way
         if "scan started" in line:
             break
-    time.sleep(0.5)
+    # Until a repository's images are being listed (its record is on its way to the sink),
+    # however slow the machine.
+    deadline = time.monotonic() + 20
+    while proxy.calls["DescribeImages"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=30)
     assert process.returncode == 130
