@@ -1,6 +1,7 @@
 """The multi-account scenario of `make bench`: one registry of many accounts, scanned by the
 crawler through a role per account (`accounts:` in its config, sts:AssumeRole on the
-simulator) for the first 1, 5 and all of them, one run each on the same simulator.
+simulator) for the first 1, 5 and all of them, one run each on the same simulator, with the
+crawler's defaults; and all of them once more with manifests off.
 
 Every account-region has quotas of its own, so the lower bound (the largest over the units) does
 not grow with the accounts, and neither should the wall time: the figure is wall(all) /
@@ -11,7 +12,7 @@ it to the number of accounts listed, so that every account's regions start toget
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,14 @@ import yaml
 
 from bench import compare
 from bench.report import Figure, ScenarioResult
-from bench.simulator import Registry, load_scenario, lower_bound, run_simulator
-from bench.tools import Context, Run, run_crawler
+from bench.simulator import (
+    Registry,
+    SimulatorHandle,
+    load_scenario,
+    lower_bound,
+    run_simulator,
+)
+from bench.tools import Context, Run, announce, run_crawler
 
 ROLE = "ecr-crawler-bench"
 
@@ -40,6 +47,22 @@ def crawler_config(path: Path, base: Path | None, accounts: list[str]) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One crawler run: the first `accounts` of the scenario, from the cache directory `home`
+    (cold unless an earlier run used it), with the base config `config` (None: defaults)."""
+
+    accounts: int
+    home: str
+    label: str
+    config: Path | None
+    scope: str = ""
+
+
+def _label(accounts: int) -> str:
+    return f"ecr-crawler, {accounts} account{'s' if accounts > 1 else ''}"
+
+
 def run_accounts(
     scenario_path: Path,
     counts: tuple[int, ...],
@@ -47,67 +70,85 @@ def run_accounts(
     description: str,
     cap: float,
     config: Path | None,
-    announce: Callable[[str, Callable[[], Run]], Run],
     again: bool = False,
+    off: Path | None = None,
 ) -> ScenarioResult:
-    """Each count's run is cold (a cache directory of its own); `again` scans the most
-    accounts once more from the cache directory of the run before, as the next scan of the
-    same machine would: from the rates it learned."""
+    """A run per count, with `config` (None: the crawler's defaults), each cold (a cache
+    directory of its own). `again` scans the most accounts once more from the cache directory
+    of the run before, as the next scan of the same machine would: from the rates it learned,
+    with the manifests it read. `off` (the manifests-off config) scans the most accounts once
+    more, cold, with it."""
     scenario = load_scenario(scenario_path)
     registry = Registry(scenario)
-    base = scenario.accounts[0]  # the credentials every role is assumed from
-    regions = list(scenario.regions)
     counts = tuple(n for n in counts if n <= len(scenario.accounts))
-    runs = []
+    most = counts[-1]
+    label = _label(most)
+    runs = [Planned(n, f"cold-{n}", _label(n), config) for n in counts]
+    if again:
+        learned = "; from the rates the run before learned and the manifests it read"
+        runs.append(Planned(most, f"cold-{most}", f"{label}, again", config, learned))
+    if off is not None:
+        runs.append(Planned(most, f"off-{most}", f"{label}, manifests off", off))
     print(f"== {scenario.name}: starting the simulator", flush=True)
     with (
         tempfile.TemporaryDirectory(prefix=f"bench-{scenario.name}-") as tmp,
         run_simulator(scenario_path, subprocess=True) as sim,
     ):
-        workdir = Path(tmp)
-        plan = [(n, f"cold-{n}") for n in counts]
-        if again:
-            plan.append((counts[-1], f"cold-{counts[-1]}"))
-        for i, (n, home) in enumerate(plan):
-            accounts = scenario.accounts[:n]
-            (workdir / home).mkdir(exist_ok=True)
-            ctx = Context(
-                sim=sim,
-                registry=registry,
-                account=base,
-                regions=regions,
-                workdir=workdir / home,
-                expected=cache(partial(compare.expected, registry, accounts)),
-            )
-            path = crawler_config(workdir / f"crawler-{n}.yaml", config, accounts)
-            label = f"ecr-crawler, {n} account{'s' if n > 1 else ''}"
-            if i == len(counts):
-                label += ", again"
-            run = announce(label, partial(run_crawler, ctx, cap, path))
-            run.tool = label
-            run.scope = f"{n} x {len(regions)} = {n * len(regions)} account-regions, via roles"
-            if i == len(counts):
-                run.scope += "; from the rates the run before learned"
-            run.bounds = (
-                lower_bound(registry, accounts, roles=True).seconds,
-                lower_bound(registry, accounts, roles=True, manifests=True).seconds,
-            )
-            runs.append(run)
-    everything = scenario.accounts[: counts[-1]]
-    bound = lower_bound(registry, everything, roles=True)
+        done = [_run(planned, sim, registry, Path(tmp), cap) for planned in runs]
+    result = _result(registry, most, description, done)
+    result.figures.extend(figures(result, counts))
+    return result
+
+
+def _run(
+    planned: Planned,
+    sim: SimulatorHandle,
+    registry: Registry,
+    workdir: Path,
+    cap: float,
+) -> Run:
+    n, regions = planned.accounts, list(registry.scenario.regions)
+    accounts = registry.scenario.accounts[:n]
+    (workdir / planned.home).mkdir(exist_ok=True)
+    ctx = Context(
+        sim=sim,
+        registry=registry,
+        account=registry.scenario.accounts[0],  # the credentials every role is assumed from
+        regions=regions,
+        workdir=workdir / planned.home,
+        expected=cache(partial(compare.expected, registry, accounts)),
+    )
+    path = crawler_config(workdir / f"{planned.home}.yaml", planned.config, accounts)
+    run = announce(planned.label, partial(run_crawler, ctx, cap, path))
+    run.tool = planned.label
+    run.scope = f"{n} x {len(regions)} = {n * len(regions)} account-regions, via roles"
+    run.scope += planned.scope
+    run.bounds = (
+        lower_bound(registry, accounts, roles=True, scan_results=True).seconds,
+        lower_bound(registry, accounts, roles=True, manifests=True, scan_results=True).seconds,
+    )
+    return run
+
+
+def _result(registry: Registry, most: int, description: str, runs: list[Run]) -> ScenarioResult:
+    everything = registry.scenario.accounts[:most]
+    bound = lower_bound(registry, everything, roles=True, scan_results=True)
+    with_manifests = lower_bound(
+        registry, everything, roles=True, manifests=True, scan_results=True
+    )
     repositories = [
         r
         for a, reg in registry.account_regions()
         if a in everything
         for r in registry.repositories(a, reg)
     ]
-    result = ScenarioResult(
-        name=scenario.name,
+    return ScenarioResult(
+        name=registry.scenario.name,
         description=description,
         images=sum(r.image_count for r in repositories),
         repositories=len(repositories),
         bound=bound.seconds,
-        bound_with_manifests=lower_bound(registry, everything, roles=True, manifests=True).seconds,
+        bound_with_manifests=with_manifests.seconds,
         bound_limit=f"{bound.limit.kind} {bound.limit.detail} in "
         f"{bound.limit.account}/{bound.limit.region}",
         runs=runs,
@@ -115,15 +156,13 @@ def run_accounts(
         notes=[
             f"each run lists its accounts under `accounts:` with role `{ROLE}` and "
             "`concurrency.accounts` = their number (default 8: 20 accounts would run in three "
-            f"waves); the base credentials are {base}'s. The bound of each row is that of its "
-            "own accounts (through a role: three STS calls before the first ECR call).",
+            f"waves); the base credentials are {everything[0]}'s. The bound of each row is that "
+            "of its own accounts (through a role: three STS calls before the first ECR call).",
             "the boto3 baseline and cartography scan one account only and do not run here.",
             *[_start_note(run) for run in runs],
         ],
         scanned=f"the {len(everything)} accounts",
     )
-    result.figures.extend(figures(result, counts))
-    return result
 
 
 def _start_note(run: Run) -> str:

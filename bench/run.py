@@ -9,25 +9,25 @@ one table per scenario, and bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import re
 import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, partial
 from pathlib import Path
 
-import msgspec
-
-from bench import compare, figures, throughput
+from bench import compare, throughput
 from bench.calls import baseline_calls, cartography_calls
 from bench.measure import machine
 from bench.multi_account import run_accounts
-from bench.report import Figure, ScenarioResult, document, section
+from bench.plans import PLANS, QUICK, Plan, Row
+from bench.report import ScenarioResult, document, section
 from bench.simulator import (
+    Bound,
     Registry,
     Scenario,
     SimulatorHandle,
@@ -35,125 +35,19 @@ from bench.simulator import (
     lower_bound,
     run_simulator,
 )
-from bench.simulator.scenario import Faults, Scanning
-from bench.tools import ROOT, Context, Run, run_baseline, run_cartography, run_crawler
+from bench.tools import (
+    MANIFESTS_OFF,
+    ROOT,
+    Context,
+    Run,
+    announce,
+    run_baseline,
+    run_cartography,
+    run_crawler,
+)
 
 SCENARIOS = ROOT / "bench" / "scenarios"
 RESULTS = ROOT / "bench" / "RESULTS.md"
-CRAWLER_CONFIG = ROOT / "bench" / "crawler-inventory.yaml"
-
-Figures = Callable[[ScenarioResult], list[Figure]]
-# A second scenario the crawler also scans, for comparison: its label and how it is derived.
-Variant = tuple[str, Callable[[Scenario], Scenario]]
-
-
-@dataclass(frozen=True)
-class Plan:
-    scenario: str
-    description: str
-    figures: Figures
-    peers: bool = False  # run the boto3 baseline and cartography too
-    crawler_cap: float = 300.0  # seconds before the crawler is stopped
-    peer_cap: float = 35.0  # seconds before a peer is stopped and extrapolated
-    accounts: tuple[int, ...] = ()  # scan this many accounts through roles, a run each
-    again: bool = False  # and the most accounts once more, from the rates learned
-    variant: Variant | None = None
-    config: str | None = None  # the crawler's -c file, unless --crawler-config says
-    scan_results: bool = False  # the crawler reads scan results: bound and check them
-
-
-def _without_faults(scenario: Scenario) -> Scenario:
-    return msgspec.structs.replace(scenario, name=f"{scenario.name}-clean", faults=Faults())
-
-
-def _clair(scenario: Scenario) -> Scenario:
-    return msgspec.structs.replace(scenario, name=f"{scenario.name}-clair", scanning=Scanning())
-
-
-PLANS = {
-    plan.scenario: plan
-    for plan in (
-        Plan(
-            "quota-bound",
-            "Tight quotas the crawler is not told (DescribeImages 20/s per region), 40 ms.",
-            lambda r: [figures.ratio_to_bound(r, at_most=1.10), figures.throttled_share(r)],
-        ),
-        Plan(
-            "latency-bound",
-            "The same registry with generous quotas (500 calls/s), 40 ms per call.",
-            lambda r: [
-                figures.speedup(r, "boto3 baseline", 20),
-                figures.speedup(r, "cartography", 5),
-                figures.ratio_to_bound(r),
-            ],
-            peers=True,
-        ),
-        Plan(
-            "huge-repo",
-            "A few repositories of 50,000+ images: each one's pages are a chain.",
-            lambda r: [figures.ratio_to_bound(r)],
-        ),
-        Plan(
-            "background-throttle",
-            "No quota reached, but 8% of calls throttled at random (others draining the "
-            "account's quotas), 1% 5xx, 0.5% resets; 5 ms a call. Also scanned without faults.",
-            lambda r: [figures.relative(r, "without faults", at_most=1.5)],
-            variant=("without faults", _without_faults),
-        ),
-        Plan(
-            "shared-quota",
-            "DescribeImages 20/s per region, of which another client steadily takes 10/s; "
-            "40 ms. The bound assumes the 10/s left.",
-            lambda r: [
-                figures.ratio_to_bound(r, at_most=1.2),
-                figures.throttled_share(r, at_most=5),
-                figures.neighbour(r),
-            ],
-        ),
-        Plan(
-            "multi-account",
-            "20 accounts x 4 regions, quotas per account-region (DescribeImages 2/s), 40 ms, "
-            "each account through a role; 1, 5 and 20 accounts scanned.",
-            lambda r: [],  # bench/multi_account.py computes its figures
-            crawler_cap=120.0,
-            accounts=(1, 5, 20),
-        ),
-        Plan(
-            "org",
-            "60 accounts x 3 regions through roles, all at once, 400 images per "
-            "account-region, DescribeImages 2/s and DescribeRepositories 1/s per "
-            "account-region; 40 ms. The 60 accounts are scanned twice: cold, and again from "
-            "the rates the first scan learned.",
-            figures.organisation,
-            crawler_cap=180.0,
-            accounts=(1, 60),
-            again=True,
-        ),
-        Plan(
-            "aws-native",
-            "50,000 images on AWS-native basic scanning: one DescribeImageScanFindings per "
-            "image that can have a result (500/s per region, never told); the crawler's "
-            "default scan_findings (summary). Also scanned in legacy (Clair) mode.",
-            figures.scan_results,
-            variant=("Clair mode", _clair),
-            config="bench/crawler-scan-results.yaml",
-            scan_results=True,
-        ),
-        Plan("memory", "1,000,000 images, no latency, no quotas.", figures.memory),
-    )
-}
-QUICK = Plan(
-    "quick",
-    "Smoke run: 2 regions, every tool, small caps.",
-    lambda r: [
-        figures.ratio_to_bound(r),
-        figures.speedup(r, "boto3 baseline", 20),
-        figures.speedup(r, "cartography", 5),
-    ],
-    peers=True,
-    crawler_cap=120.0,
-    peer_cap=20.0,
-)
 
 
 def run_plan(
@@ -168,22 +62,21 @@ def run_plan(
         workdir = Path(tmp)
         with run_simulator(SCENARIOS / f"{plan.scenario}.yaml", subprocess=True) as sim:
             ctx = _context(plan, sim, registry, workdir)
-            runs = [
-                _announce(
-                    "ecr-crawler", partial(run_crawler, ctx, plan.crawler_cap, crawler_config)
-                )
-            ]
+            runs = [_crawler(plan, row, ctx, crawler_config) for row in plan.rows if not row.derive]
             if with_peers:
-                runs += _peers(ctx, peer_cap or plan.peer_cap)
-        if plan.variant is not None:
-            runs.append(_variant(plan, plan.variant, scenario, workdir, crawler_config))
+                runs += _peers(_home(ctx, "peers"), peer_cap or plan.peer_cap)
+        runs += [
+            _derived(plan, row, scenario, workdir, crawler_config)
+            for row in plan.rows
+            if row.derive
+        ]
     notes = []
     if len(scenario.accounts) > 1:
         notes.append(f"multi-account scenario: only the first account ({account}) is scanned.")
     if not with_peers:
         notes.append(
             "the boto3 baseline and cartography run in latency-bound (and --quick) only, to "
-            "keep `make bench` under 10 minutes; `--peers` runs them here too."
+            "keep `make bench` short; `--peers` runs them here too."
         )
     result = _result(plan, registry, runs, notes)
     result.figures.extend(plan.figures(result))
@@ -199,41 +92,59 @@ def _context(plan: Plan, sim: SimulatorHandle, registry: Registry, workdir: Path
         regions=list(registry.scenario.regions),
         workdir=workdir,
         expected=cache(lambda: compare.expected(registry, account)),
-        scan_results=plan.scan_results,
+        scan_results=plan.check_scans,
     )
+
+
+def _home(ctx: Context, name: str) -> Context:
+    """`ctx` with a directory of its own under the scenario's (for the crawler: its cache)."""
+    home = ctx.workdir / re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    home.mkdir(exist_ok=True)
+    return dataclasses.replace(ctx, workdir=home)
+
+
+def _crawler(plan: Plan, row: Row, ctx: Context, config: Path | None) -> Run:
+    """One crawler row, from its own cold cache directory, or warm from an earlier row's."""
+    home = _home(ctx, row.warm_from or row.label)
+    run = announce(row.label, partial(run_crawler, home, plan.crawler_cap, row.config or config))
+    run.tool = row.label
+    if row.warm_from:
+        run.scope += f"; warm: the cache directory of the `{row.warm_from}` run"
+    return run
 
 
 def _peers(ctx: Context, cap: float) -> list[Run]:
     registry, account = ctx.registry, ctx.account
     return [
-        _announce(
+        announce(
             "boto3 baseline", lambda: run_baseline(ctx, cap, baseline_calls(registry, account))
         ),
-        _announce(
+        announce(
             "cartography", lambda: run_cartography(ctx, cap, cartography_calls(registry, account))
         ),
     ]
 
 
-def _variant(
-    plan: Plan, variant: Variant, scenario: Scenario, workdir: Path, config: Path | None
-) -> Run:
-    """The crawler on the derived scenario, on a simulator of its own, bound by its own."""
-    label, derive = variant
-    other = derive(scenario)
-    registry = Registry(other)
-    with run_simulator(other, subprocess=True) as sim:
-        ctx = _context(plan, sim, registry, workdir)
-        run = _announce(
-            f"ecr-crawler, {label}", partial(run_crawler, ctx, plan.crawler_cap, config)
-        )
-    run.tool = f"ecr-crawler, {label}"
-    account = [ctx.account]
-    run.bounds = (
-        lower_bound(registry, account, scan_results=plan.scan_results).seconds,
-        lower_bound(registry, account, manifests=True).seconds,
-    )
+def _derived(plan: Plan, row: Row, scenario: Scenario, workdir: Path, config: Path | None) -> Run:
+    """A row on a scenario derived from the plan's, on a simulator of its own, bound by its
+    own."""
+    assert row.derive is not None
+    registry = Registry(row.derive(scenario))
+    with run_simulator(registry.scenario, subprocess=True) as sim:
+        run = _crawler(plan, row, _context(plan, sim, registry, workdir), config)
+    inventory, with_manifests = _bounds(registry)
+    run.bounds = (inventory.seconds, with_manifests.seconds)
     return run
+
+
+def _bounds(registry: Registry) -> tuple[Bound, Bound]:
+    """The first account's lower bounds, of the inventory and with every manifest; both with
+    the calls of the crawler's default scan results (collect.scan_findings: summary)."""
+    account = [registry.scenario.accounts[0]]
+    return (
+        lower_bound(registry, account, scan_results=True),
+        lower_bound(registry, account, manifests=True, scan_results=True),
+    )
 
 
 def _result(plan: Plan, registry: Registry, runs: list[Run], notes: list[str]) -> ScenarioResult:
@@ -244,27 +155,19 @@ def _result(plan: Plan, registry: Registry, runs: list[Run], notes: list[str]) -
         if a in account
         for r in registry.repositories(a, reg)
     ]
-    bound = lower_bound(registry, account, scan_results=plan.scan_results)
+    bound, with_manifests = _bounds(registry)
     return ScenarioResult(
         name=plan.scenario,
         description=plan.description,
         images=sum(r.image_count for r in repositories),
         repositories=len(repositories),
         bound=bound.seconds,
-        bound_with_manifests=lower_bound(registry, account, manifests=True).seconds,
+        bound_with_manifests=with_manifests.seconds,
         bound_limit=f"{bound.limit.kind} {bound.limit.detail} in {bound.limit.region}",
         runs=runs,
         figures=[],
         notes=notes,
     )
-
-
-def _announce(tool: str, run: Callable[[], Run]) -> Run:
-    print(f"   {tool} ...", end=" ", flush=True)
-    started = time.perf_counter()
-    done = run()
-    print(f"{time.perf_counter() - started:.1f} s", flush=True)
-    return done
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,8 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer-cap", type=float, help="seconds before a peer is stopped")
     parser.add_argument(
         "--crawler-config",
-        help="the crawler's -c file, or 'none' for its defaults (default: "
-        f"{CRAWLER_CONFIG.relative_to(ROOT)}, or the scenario's own)",
+        help="the -c file of the rows that run the crawler's defaults (default: none, its "
+        f"defaults); the manifests-off rows keep {MANIFESTS_OFF.relative_to(ROOT)}",
     )
     parser.add_argument(
         "--output",
@@ -300,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     given = args.crawler_config
-    crawler_config = None if given == "none" else Path(given or CRAWLER_CONFIG).resolve()
+    crawler_config = None if given in (None, "none") else Path(given).resolve()
     started = time.perf_counter()
     load = os.getloadavg()[0]
     plans = [QUICK] if args.quick else [PLANS[name] for name in args.scenario or PLANS]
@@ -309,22 +212,21 @@ def main(argv: list[str] | None = None) -> int:
     print(raw, flush=True)
     results = []
     for plan in plans:
-        config = crawler_config
-        if given is None and plan.config is not None:
-            config = (ROOT / plan.config).resolve()
         if plan.accounts:
             result = run_accounts(
                 SCENARIOS / f"{plan.scenario}.yaml",
                 plan.accounts,
                 description=plan.description,
                 cap=plan.crawler_cap,
-                config=config,
-                announce=_announce,
+                config=crawler_config,
+                off=MANIFESTS_OFF,
                 again=plan.again,
             )
             result.figures.extend(plan.figures(result))
         else:
-            result = run_plan(plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=config)
+            result = run_plan(
+                plan, peers=args.peers, peer_cap=args.peer_cap, crawler_config=crawler_config
+            )
         print("\n" + section(result), flush=True)
         results.append(result)
     elapsed = time.perf_counter() - started
@@ -354,13 +256,19 @@ def _header(
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {info['nproc']} cores, {info['memory']}, {info['cpu']}; load average "
         f"{load:.2f} at the start (other work on the machine shares its cores)",
-        f"- command: {command}, {elapsed:.0f} s in all; the crawler ran with {config}",
+        f"- command: {command}, {elapsed:.0f} s in all",
+        f"- the crawler ran with {config} (rows `ecr-crawler`, cold: a cache directory of "
+        "their own, so every manifest is read), and with "
+        f"`-c {MANIFESTS_OFF.relative_to(ROOT)}` (its defaults but `collect.manifests: off`) "
+        "in the rows `..., manifests off`; `..., warm` scans again from the cache directory "
+        "of the cold default scan",
         f"- simulator raw throughput (`python -m bench.throughput`): {raw}",
         "",
         "Columns: wall = the tool process's wall time (≈: extrapolated from a capped run by the "
         "share of calls made); scan = the crawler's own started_at..finished_at; bound = the "
-        "lower bound of a complete scan (bench/README.md; * = including every manifest, for a "
-        "tool that read them); API calls, throttled and retries = the crawler's scan_summary, "
+        "lower bound of a complete scan with the calls of the crawler's default scan results "
+        "(bench/README.md; * = including every manifest, for a run that read them all); API "
+        "calls, throttled and retries = the crawler's scan_summary, "
         "or the simulator's count for the peers (which report none; boto3 retries each "
         "throttled call); peak RSS and CPU s = the tool process's own (os.wait4); images/s = "
         "images listed / wall; exact = its inventory equals the simulator's exact inventory of "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,8 @@ BIN = Path(sys.executable).parent  # the project's venv: `make bench` runs $(BIN
 CARTOGRAPHY_VENV = ROOT / "bench" / ".venv-cartography"
 CARTOGRAPHY_REQUIREMENTS = ROOT / "bench" / "requirements-cartography.txt"
 STS_OPERATIONS = ("GetCallerIdentity", "AssumeRole")
+# The manifests-off rows' config: the crawler's defaults but collect.manifests: off.
+MANIFESTS_OFF = ROOT / "bench" / "crawler-manifests-off.yaml"
 
 
 @dataclass
@@ -104,6 +107,14 @@ def _measure(ctx: Context, name: str, command: list[str], cap: float) -> tuple[R
     run = Run(name, measurement=measurement, stats=stats)
     run.simulator_cpu = stats.cpu_seconds - before
     return run, log
+
+
+def announce(tool: str, run: Callable[[], Run]) -> Run:
+    print(f"   {tool} ...", end=" ", flush=True)
+    started = time.perf_counter()
+    done = run()
+    print(f"{time.perf_counter() - started:.1f} s", flush=True)
+    return done
 
 
 def run_crawler(ctx: Context, cap: float, config: Path | None) -> Run:
