@@ -1,6 +1,7 @@
 """A local content-addressed store of image manifests: a digest names its content forever, so
 a manifest fetched once never needs BatchGetImage again (which would update the image's
-lastRecordedPullTime on AWS)."""
+lastRecordedPullTime on AWS); nor does a digest that failed for a lasting reason, kept with
+its reason."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from crawler.errors import CrawlerError
 WRITE_BATCH = 1000
 # Digests asked in one query (SQLite before 3.32 allows 999 parameters).
 QUERY = 900
+# (media type, manifest text, lasting failure): a failed digest has "" for both and its
+# failure ("code: reason"); a manifest has None.
+Entry = tuple[str, str, str | None]
 
 
 def default_cache_dir() -> Path:
@@ -26,7 +30,8 @@ def default_cache_dir() -> Path:
 
 
 class ManifestCache:
-    """digest -> (media type, manifest text), in one SQLite file, used from worker threads."""
+    """digest -> (media type, manifest text, failure), in one SQLite file, used from worker
+    threads."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
@@ -39,13 +44,17 @@ class ManifestCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS manifests "
-                "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL)"
+                "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL, failure TEXT)"
             )
+            # A cache written before failures were kept: the column is added, rows keep NULL.
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(manifests)")}
+            if "failure" not in columns:
+                self._db.execute("ALTER TABLE manifests ADD COLUMN failure TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise self._error(exc) from None
         self._lock = anyio.Lock()
         # Fetched manifests not yet written: one transaction per WRITE_BATCH, not per call.
-        self._pending: dict[str, tuple[str, str]] = {}
+        self._pending: dict[str, Entry] = {}
 
     def _error(self, exc: Exception) -> CrawlerError:
         # Without the cache every manifest would be fetched again, updating every image's
@@ -55,7 +64,7 @@ class ManifestCache:
             "writable directory, or set collect.manifests: off"
         )
 
-    async def get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
+    async def get_many(self, digests: list[str]) -> dict[str, Entry]:
         pending = self._pending
         found = {d: pending[d] for d in digests if d in pending}
         wanted = [d for d in digests if d not in found]
@@ -67,21 +76,21 @@ class ManifestCache:
                     raise self._error(exc) from None
         return found
 
-    def _get_many(self, digests: list[str]) -> dict[str, tuple[str, str]]:
-        found: dict[str, tuple[str, str]] = {}
+    def _get_many(self, digests: list[str]) -> dict[str, Entry]:
+        found: dict[str, Entry] = {}
         for start in range(0, len(digests), QUERY):
             wanted = digests[start : start + QUERY]
             rows = self._db.execute(
-                "SELECT digest, media_type, manifest FROM manifests "
+                "SELECT digest, media_type, manifest, failure FROM manifests "
                 f"WHERE digest IN ({','.join('?' * len(wanted))})",
                 wanted,
             )
-            found.update((digest, (media_type, text)) for digest, media_type, text in rows)
+            found.update((digest, (media or "", text, bad)) for digest, media, text, bad in rows)
         return found
 
-    async def put_many(self, items: Iterable[tuple[str, str, str]]) -> None:
+    async def put_many(self, items: Iterable[tuple[str, Entry]]) -> None:
         """Kept until WRITE_BATCH manifests wait, then written in one transaction."""
-        self._pending.update((digest, (media_type, text)) for digest, media_type, text in items)
+        self._pending.update(items)
         if len(self._pending) < WRITE_BATCH:
             return
         batch, self._pending = self._pending, {}
@@ -91,11 +100,12 @@ class ManifestCache:
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
 
-    def _put_many(self, items: dict[str, tuple[str, str]]) -> None:
+    def _put_many(self, items: dict[str, Entry]) -> None:
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?)",
-                ((digest, media_type, text) for digest, (media_type, text) in items.items()),
+                "INSERT OR REPLACE INTO manifests (digest, media_type, manifest, failure) "
+                "VALUES (?, ?, ?, ?)",
+                ((digest, *entry) for digest, entry in items.items()),
             )
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import msgspec
 import structlog
 from aiobotocore.session import AioSession
 
+from crawler.artifacts import Verdict, settled
 from crawler.aws.call import Caller, CallStats, open_client
 from crawler.aws.client import RegionClient
 from crawler.cache import ManifestCache
@@ -18,10 +19,18 @@ from crawler.config import Config
 from crawler.ecr import Optional
 from crawler.ecr.images import list_images
 from crawler.ecr.inspector import list_findings
-from crawler.ecr.manifests import BATCH, ManifestSource, list_referrers, parse_manifest
+from crawler.ecr.manifests import (
+    BATCH,
+    Manifests,
+    ManifestSource,
+    list_referrers,
+    parse_manifest,
+    unavailable_manifest,
+)
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
 from crawler.ecr.scanning import NAMES_PER_CALL, with_scanning_configuration
+from crawler.ecr.signing import SignedBy
 from crawler.ecr.templates import creation_templates
 from crawler.errors import AccessDeniedError, AwsError
 from crawler.held import HeldImages
@@ -111,36 +120,44 @@ class Collection:
     ) -> AsyncIterator[Page]:
         """Every page first: DescribeImages reports lastRecordedPullTime as it was before
         BatchGetImage, and only the index manifests tell the children's parents. Then the
-        indexes' manifests with the first page's, then each page's images and the manifests
-        of its images in full calls of 100 (the rest at the end)."""
+        indexes' manifests with the first page's; then, page by page, the page's manifests in
+        full calls of 100 and its images, each with the kind its manifest says (an image whose
+        manifest waits for the next call comes with the next page)."""
         assert self._cache is not None
         optional = Optional(region.client)
         source = ManifestSource(optional, self._cache, self._collect.manifests == "all")
         ids = (repository.registry_id, repository.repository_name)
+        read = _Read()
         with HeldImages(self._cache.directory) as held:
             async for page in list_images(region.client, repository, linked=True):
                 held.add(self._recent(page))
-            parents: dict[str, list[str]] = {}
             async for batch in source.get(*ids, held.indexes + _not_indexes(held.first())):
-                manifests = await self._manifests(optional, repository, batch)
-                _note_parents(manifests, parents)
-                yield manifests
+                yield await self._manifests(optional, repository, batch, read)
+            waiting: list[Image] = []
             wanted: list[str] = []
             for number, page in enumerate(held):
-                linked = [_linked(i, parents.get(i.image_digest)) for i in page]
-                async for records in self._lookups.enrich(
-                    region, optional, linked, subjects=held.subjects
-                ):
-                    yield records
                 if number:
                     wanted += _not_indexes(page)
-                full = len(wanted) - len(wanted) % BATCH
-                async for batch in source.get(*ids, wanted[:full]):
-                    yield await self._manifests(optional, repository, batch)
-                del wanted[:full]
+                    full = len(wanted) - len(wanted) % BATCH
+                    async for batch in source.get(*ids, wanted[:full]):
+                        yield await self._manifests(optional, repository, batch, read)
+                    del wanted[:full]
+                ready, waiting = read.ready(waiting + page, wanted)
+                async for records in self._enrich(region, optional, ready, held.subjects):
+                    yield records
             async for batch in source.get(*ids, wanted):
-                yield await self._manifests(optional, repository, batch)
+                yield await self._manifests(optional, repository, batch, read)
+            ready, _ = read.ready(waiting, [])
+            async for records in self._enrich(region, optional, ready, held.subjects):
+                yield records
         yield self.errors(optional, repository.repository_name)
+
+    async def _enrich(
+        self, region: Region, optional: Optional, images: list[Image], subjects: SignedBy
+    ) -> AsyncIterator[Page]:
+        if images:
+            async for records in self._lookups.enrich(region, optional, images, subjects=subjects):
+                yield records
 
     async def registry(self, region: Region) -> AsyncIterator[Page]:
         """The registry record, and a warning when BatchGetImage will update pull times."""
@@ -200,19 +217,11 @@ class Collection:
                 )
 
     async def _manifests(
-        self, optional: Optional, repository: Repository, manifests: dict[str, tuple[str, str]]
+        self, optional: Optional, repository: Repository, manifests: Manifests, read: _Read
     ) -> list[ImageManifest]:
         client = optional.client
         records = []
-        for digest, (media_type, text) in manifests.items():
-            referrers = None
-            if self._collect.referrers and not optional.denied("list_image_referrers"):
-                try:
-                    referrers = await list_referrers(
-                        client, repository.registry_id, repository.repository_name, digest
-                    )
-                except AwsError as exc:
-                    optional.failed(exc)
+        for digest, (media_type, text, failure) in manifests.items():
             scope = {
                 "scan_id": self.scan_id,
                 "account_id": client.account_id,
@@ -221,7 +230,20 @@ class Collection:
                 "repository_name": repository.repository_name,
                 "image_digest": digest,
             }
-            records.append(parse_manifest(text, media_type, scope=scope, referrers=referrers))
+            if failure is not None:
+                records.append(unavailable_manifest(failure, scope=scope))
+                continue
+            referrers = None
+            if self._collect.referrers and not optional.denied("list_image_referrers"):
+                try:
+                    referrers = await list_referrers(
+                        client, repository.registry_id, repository.repository_name, digest
+                    )
+                except AwsError as exc:
+                    optional.failed(exc)
+            manifest = parse_manifest(text, media_type, scope=scope, referrers=referrers)
+            read.note(manifest)
+            records.append(manifest)
         return records
 
     def _recent(self, images: list[Image]) -> list[Image]:
@@ -239,16 +261,41 @@ class Collection:
         ]
 
 
-def _note_parents(manifests: list[ImageManifest], parents: dict[str, list[str]]) -> None:
-    """child digest -> the indexes that list it"""
-    for manifest in manifests:
+class _Read:
+    """What a repository's manifests tell its image records: the indexes that list each child,
+    and the kind of each image whose record is still to come."""
+
+    def __init__(self) -> None:
+        # child digest -> the indexes that list it
+        self.parents: dict[str, list[str]] = {}
+        # digest -> the manifest's verdict, until its image record is out
+        self.kinds: dict[str, Verdict] = {}
+
+    def note(self, manifest: ImageManifest) -> None:
         for child in manifest.children or ():
             if child.digest:
-                parents.setdefault(child.digest, []).append(manifest.image_digest)
+                self.parents.setdefault(child.digest, []).append(manifest.image_digest)
+        if manifest.artifact_kind is not None:
+            self.kinds[manifest.image_digest] = (manifest.artifact_kind, manifest.artifact_kind_by)
 
+    def ready(self, images: list[Image], wanted: list[str]) -> tuple[list[Image], list[Image]]:
+        """The images whose manifests were read (or never will be), completed; and those whose
+        manifests are still `wanted`."""
+        pending = set(wanted)
+        done = [self._completed(i) for i in images if i.image_digest not in pending]
+        return done, [i for i in images if i.image_digest in pending] if pending else []
 
-def _linked(image: Image, parents: list[str] | None) -> Image:
-    return msgspec.structs.replace(image, index_digests=sorted(parents)) if parents else image
+    def _completed(self, image: Image) -> Image:
+        changes: dict[str, object] = {}
+        parents = self.parents.get(image.image_digest)
+        if parents:
+            changes["index_digests"] = sorted(parents)
+        read = self.kinds.pop(image.image_digest, None)
+        if read is not None and image.artifact_kind is not None:
+            kind, by = settled((image.artifact_kind, image.artifact_kind_by), read)
+            if (kind, by) != (image.artifact_kind, image.artifact_kind_by):
+                changes.update(artifact_kind=kind, artifact_kind_by=by)
+        return msgspec.structs.replace(image, **changes) if changes else image
 
 
 def _not_indexes(images: list[Image]) -> list[str]:

@@ -13,8 +13,8 @@ from types import TracebackType
 
 import msgspec
 
-from crawler.ecr.signing import signature_subjects
-from crawler.media_types import INDEX_TYPES, SIGNATURE_TYPES
+from crawler.ecr.signing import SignedBy, signature_subjects
+from crawler.media_types import INDEX_TYPES
 from crawler.records import Image
 
 SPOOL_BYTES = 1 << 20
@@ -25,7 +25,7 @@ _DECODER = msgspec.msgpack.Decoder(list[Image])
 
 class HeldImages:
     """Pages of image records in listing order, and what the repository's manifests need:
-    its index digests and the digests that signatures are attached to."""
+    its index digests and the digests that signatures are about."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
@@ -33,14 +33,14 @@ class HeldImages:
         self._spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         self.pages = 0
         self.indexes: list[str] = []
-        self.subjects: set[str] = set()
+        self.subjects: SignedBy = {}
 
     def add(self, page: list[Image]) -> None:
         if not page:
             return
         self.pages += 1
         self.indexes += [i.image_digest for i in page if i.image_manifest_media_type in INDEX_TYPES]
-        self.subjects |= signature_subjects(page, SIGNATURE_TYPES)
+        self.subjects.update(signature_subjects(page))
         if self._first is None:
             self._first = page
             return

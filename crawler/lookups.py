@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from crawler.artifacts import ATTACHED_KINDS
 from crawler.aws.client import RegionClient
 from crawler.config import Collect
 from crawler.ecr import Optional
@@ -18,9 +19,14 @@ from crawler.ecr.findings import is_scanned
 from crawler.ecr.inspector import image_scan
 from crawler.ecr.replication import describe_replication, replication_covers
 from crawler.ecr.scanning import ScanResult, can_have_result, describe_scan
-from crawler.ecr.signing import describe_signing, signature_subjects, signed, signing_covers
+from crawler.ecr.signing import (
+    SignedBy,
+    describe_signing,
+    signature_subjects,
+    signed,
+    signing_covers,
+)
 from crawler.errors import AwsError
-from crawler.media_types import SIGNATURE_TYPES
 from crawler.records import Image, ImageScanStatus, ScanRecord
 from crawler.region import Inspector, Region
 
@@ -56,7 +62,7 @@ class ImageLookups:
         optional: Optional,
         images: list[Image],
         *,
-        subjects: set[str] | None = None,
+        subjects: SignedBy | None = None,
     ) -> AsyncIterator[Sequence[ScanRecord]]:
         """The scan findings of `images` (scan_findings: full), then the images with every
         answer on them. `subjects`: the digests signatures are attached to in the whole
@@ -81,7 +87,7 @@ class ImageLookups:
                     )
         whole = subjects is not None
         if subjects is None:
-            subjects = signature_subjects(images, SIGNATURE_TYPES) if self._signing else set()
+            subjects = signature_subjects(images) if self._signing else {}
         yield [self._answered(region, i, answers, subjects, whole) for i in images]
 
     def _asks(
@@ -111,7 +117,7 @@ class ImageLookups:
         return not region.scanning.in_describe_images and can_have_result(image)
 
     def _answered(
-        self, region: Region, image: Image, answers: _Answers, subjects: set[str], whole: bool
+        self, region: Region, image: Image, answers: _Answers, subjects: SignedBy, whole: bool
     ) -> Image:
         digest = image.image_digest
         changes: dict[str, Any] = {}
@@ -127,7 +133,7 @@ class ImageLookups:
             )
             changes["signing_statuses"] = statuses
             changes["signed"], changes["signed_by"] = signed(
-                statuses, digest in subjects, whole and statuses is not None
+                statuses, subjects.get(digest), whole and statuses is not None
             )
         if self._replication:
             changes["replication_statuses"] = _statuses(
@@ -189,8 +195,9 @@ def _inspected(image: Image, inspector: Inspector) -> dict[str, Any]:
 
 
 def _runnable(image: Image) -> bool:
-    """Signing rules sign images, not the signatures and other artifacts attached to them."""
-    return not image.subject_manifest_digest
+    """Signing rules sign images, not the signatures and other artifacts attached to them
+    (as OCI referrers, or by cosign's tags)."""
+    return not image.subject_digest and image.artifact_kind not in ATTACHED_KINDS
 
 
 def _any(image: Image) -> bool:

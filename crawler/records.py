@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from crawler.artifacts import ArtifactKind
+
 
 class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     scan_id: str
@@ -123,6 +125,15 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     last_archived_at: datetime | None = None
     last_activated_at: datetime | None = None
     subject_manifest_digest: str | None = None
+    # What the image is (crawler.artifacts: container_image, image_index, helm_chart, signature,
+    # sbom, attestation, artifact, unknown), from its manifest when manifests are read, else from
+    # DescribeImages' media types and tags; and the media type, in-toto predicate or cosign tag
+    # that decided it.
+    artifact_kind: ArtifactKind | None = None
+    artifact_kind_by: str | None = None
+    # The image a signature, SBOM or attestation is about: subject_manifest_digest (an OCI
+    # referrer), else the digest its cosign tag names (sha256-<hex>.sig, .att, .sbom).
+    subject_digest: str | None = None
     # Digests of the image indexes (multi-arch manifests) in this repository that list this
     # image as a child; null when manifests are not collected.
     index_digests: list[str] | None = None
@@ -130,7 +141,7 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     # whether the image is signed by managed signing or a signature referrer, and which.
     signing_statuses: list[SigningStatus] | None = None
     signed: Signed | None = None
-    signed_by: list[Literal["managed_signing", "referrer"]] | None = None
+    signed_by: list[Literal["managed_signing", "referrer", "cosign_tag"]] | None = None
     # With collect.replication: one status per destination ([] when no rule covers it).
     replication_statuses: list[ReplicationStatus] | None = None
     # With collect.inspector, in registries with enhanced scanning: the ECS tasks and EKS pods
@@ -147,13 +158,17 @@ class Descriptor(msgspec.Struct, frozen=True, kw_only=True):
     size: int | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None
+    # Where a foreign (Windows base) or non-distributable layer is downloaded from.
+    urls: list[str] | None = None
 
 
 class Platform(msgspec.Struct, frozen=True, kw_only=True):
     os: str | None = None
     architecture: str | None = None
     variant: str | None = None
+    # Windows: the OS build (os.version, e.g. 10.0.17763.6414) and features (os.features).
     os_version: str | None = None
+    os_features: list[str] | None = None
 
 
 class ManifestChild(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,17 +201,29 @@ class ImageManifest(_Scoped, frozen=True, kw_only=True, tag="image_manifest"):
     media_type: str | None = None
     schema_version: int | None = None
     artifact_type: str | None = None
+    # What the manifest is and what decided it (crawler.artifacts).
+    artifact_kind: ArtifactKind | None = None
+    artifact_kind_by: str | None = None
     config_digest: str | None = None
     config_size: int | None = None
     config_media_type: str | None = None
+    # In push order (base first), as every manifest type lists them but schema 1 (reversed);
+    # the OCI artifact manifest's blobs. Schema 1 layers have no size or media type.
     layers: list[Descriptor] | None = None
-    # Sum of the compressed layer sizes; null for an index.
+    # Sum of the compressed layer sizes; null for an index and for schema 1 (no sizes).
     total_size: int | None = None
+    # Schema 1 only, from its architecture and the newest history entry's os: other manifests
+    # keep their platform in the config blob (not read) or their index (children).
+    platform: Platform | None = None
     annotations: dict[str, str] | None = None
     subject: Descriptor | None = None
     children: list[ManifestChild] | None = None
     # With collect.referrers: artifacts attached to this image (signatures, SBOMs, ...).
     referrers: list[Referrer] | None = None
+    # Why the manifest could not be read, for a reason that lasts (BatchGetImage's
+    # UnsupportedImageType, InvalidImageDigest): "code: reason", remembered in the cache so that
+    # later scans do not ask again; every other field is then null.
+    unavailable: str | None = None
 
 
 class ScanFinding(_Scoped, frozen=True, kw_only=True, tag="scan_finding"):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from crawler.artifacts import ATTACHED_KINDS
 from crawler.compliance.delivery import Delivery
 from crawler.compliance.ecr_settings import (
     LifecyclePolicy,
@@ -48,6 +49,8 @@ SCAN_RESULTS_ON_CALL = "BatchGetRepositoryScanningConfiguration"
 TEMPLATES_CALL = "DescribeRepositoryCreationTemplates"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The kinds of image vulnerable-current-image looks at; None: a record saved before kinds.
+CURRENT_KINDS = frozenset({"container_image", "image_index", None})
 
 Unit = tuple[str, str]
 """(account_id, region)"""
@@ -282,9 +285,13 @@ class Inventory:
         is_index = image.image_manifest_media_type in INDEX_TYPES
         repo.has_index = repo.has_index or is_index
         archived = image.image_status == "ARCHIVED"
-        # Signatures, SBOMs and attestations follow their subject: not images of their own.
-        attached = image.subject_manifest_digest is not None or (
-            image.image_digest in repo.attestations
+        # Signatures, SBOMs and attestations follow their subject (an OCI referrer's, a cosign
+        # tag's, an index's): not images of their own, never garbage.
+        attached = (
+            image.subject_manifest_digest is not None
+            or image.subject_digest is not None
+            or image.artifact_kind in ATTACHED_KINDS
+            or image.image_digest in repo.attestations
         )
         repo.delivery.replication(image)
         if archived or attached:
@@ -294,7 +301,9 @@ class Inventory:
         scanned = scannable(image)
         counts = severity_counts(image) if scanned else None
         no_result = scanned and outcome(image) == "none"
-        self._current(repo, image, ImageRef.of(image, is_index, counts, no_result))
+        # The image deployed next is a container image (or an index of them), not a chart.
+        if image.artifact_kind in CURRENT_KINDS:
+            self._current(repo, image, ImageRef.of(image, is_index, counts, no_result))
         if scanned:
             self._scan_result(repo, image, counts)
         self._age(repo, image)

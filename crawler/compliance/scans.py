@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from crawler.artifacts import SCANNABLE_KINDS
 from crawler.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
 from crawler.records import Image
 
@@ -32,15 +33,18 @@ Outcome = Literal["none", "completed", "not_finished", "failed", "expired", "not
 
 
 def scannable(image: Image) -> bool:
-    """Whether a scanner reads the image: not an image index or manifest list, not an artifact
-    (attached to a subject, or with a config that is not an image's: Helm chart, SBOM), not
-    archived. The crawler's own test (crawler.ecr.scanning.can_have_result), kept here so that
-    the checks import nothing that calls AWS."""
+    """Whether a scanner reads the image: a container image (artifact_kind), not an image index
+    or manifest list, not an artifact (attached to a subject, or with a config that is not an
+    image's: Helm chart, SBOM), not archived. The crawler's own test
+    (crawler.ecr.scanning.can_have_result), kept here so that the checks import nothing that
+    calls AWS; a saved record without a kind is judged by its media types."""
+    if image.image_status in NOT_SCANNABLE_STATES:
+        return False
+    if image.artifact_kind is not None:
+        return image.artifact_kind in SCANNABLE_KINDS and not image.subject_digest
     if image.image_manifest_media_type in INDEX_TYPES or image.subject_manifest_digest:
         return False
-    if image.artifact_media_type and image.artifact_media_type not in IMAGE_CONFIG_TYPES:
-        return False
-    return image.image_status not in NOT_SCANNABLE_STATES
+    return not image.artifact_media_type or image.artifact_media_type in IMAGE_CONFIG_TYPES
 
 
 def outcome(image: Image) -> Outcome:

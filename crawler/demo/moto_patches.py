@@ -1,7 +1,8 @@
 """What moto 5's ECR lacks and the crawler reads, added to the emulator on the server side:
 DescribeImages reports the scan status and findings summary after StartImageScan (under
 Clair-based basic scanning only), and artifactMediaType and subjectManifestDigest from the
-manifest; ListImageReferrers answers from the subjects of the repository's manifests;
+manifest; BatchGetImage honours acceptedMediaTypes; ListImageReferrers answers from the subjects
+of the repository's manifests;
 ListPullTimeUpdateExclusions and DescribePullThroughCacheRules answer "none". Managed signing,
 repository creation templates and replication status: crawler/demo/registry_settings.py.
 
@@ -123,7 +124,7 @@ def _list_image_referrers(self: Any) -> Any:
         {
             "digest": image.image_digest,
             "mediaType": image.image_manifest_media_type,
-            "artifactType": body.get("artifactType") or body["config"]["mediaType"],
+            "artifactType": body.get("artifactType") or body.get("config", {}).get("mediaType"),
             "size": len(image.image_manifest),
             "annotations": body.get("annotations", {}),
             "artifactStatus": "ACTIVE",
@@ -134,11 +135,38 @@ def _list_image_referrers(self: Any) -> Any:
     return ActionResult({"referrers": referrers})
 
 
+def _batch_get_image(self: Any) -> Any:
+    """moto's answer, where a manifest whose type the caller does not accept is a failure, as
+    on ECR when asked by digest ("If you pull an image by digest, there is no translation
+    available": userguide, image manifest conversion); moto ignores acceptedMediaTypes."""
+    from moto.core.responses import ActionResult
+
+    param = self._get_param
+    answer: dict[str, Any] = self.ecr_backend.batch_get_image(
+        param("repositoryName"), param("registryId"), param("imageIds")
+    )
+    accepted = self._get_param("acceptedMediaTypes")
+    if accepted:
+        refused = [i for i in answer["images"] if i.image_manifest_media_type not in accepted]
+        answer["images"] = [i for i in answer["images"] if i not in refused]
+        answer["failures"] += [
+            {
+                "imageId": {"imageDigest": image.image_digest},
+                "failureCode": "UnsupportedImageType",
+                "failureReason": f"Manifest media type {image.image_manifest_media_type} is not "
+                "among the accepted media types",
+            }
+            for image in refused
+        ]
+    return ActionResult(answer)
+
+
 def _answer_missing_operations() -> None:
     from moto.core.responses import ActionResult
     from moto.ecr.responses import ECRResponse
 
     answers = {
+        "batch_get_image": _batch_get_image,
         "list_image_referrers": _list_image_referrers,
         "list_pull_time_update_exclusions": lambda self: ActionResult(
             {"pullTimeUpdateExclusions": []}

@@ -1,9 +1,11 @@
 """Seeding the sample registry into an ECR (the emulator) through boto3: repositories, images
-pushed by digest and tag, scans, a signature, policies, tags and registry settings; and, for the
-demo, each region's scanning mode, set with the calls that set it on AWS."""
+pushed by digest and tag, artifacts of every kind, scans, a signature, policies, tags and
+registry settings; and, for the demo, each region's scanning mode, set with the calls that set
+it on AWS."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +31,22 @@ from crawler.demo.data import (
     signature,
     trainer,
 )
+from crawler.demo.kinds import (
+    KINDS_REGION,
+    WINDOWS_BUILDS,
+    artifact_manifest,
+    cosign_tag_signature,
+    helm_chart,
+    manifest_list,
+    sbom,
+    schema1,
+    windows_image,
+    windows_platform,
+    zstd_image,
+)
+from crawler.demo.kinds import (
+    attestation as attestation_referrer,
+)
 
 # Regions without ml/trainer and tools/ci-runner: regions differ a little, as real ones do.
 SMALL_REGIONS = frozenset({"eu-west-1"})
@@ -36,14 +54,21 @@ SMALL_REGIONS = frozenset({"eu-west-1"})
 
 def put(ecr: Any, repository: str, manifest: dict[str, Any], *tags: str) -> str:
     """Push `manifest` once per tag (untagged without tags); its digest."""
-    text, digest = encode(manifest)
+    text, _ = encode(manifest)
+    return put_text(ecr, repository, text, manifest["mediaType"], *tags)
+
+
+def put_text(ecr: Any, repository: str, text: str, media_type: str, *tags: str) -> str:
+    """Push a manifest's exact text once per tag (untagged without tags); its digest, the
+    sha256 of that text."""
+    digest = f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
     # Always pass the digest: moto otherwise invents one that is not the manifest's.
     for tag in tags or (None,):
         params = {"imageTag": tag} if tag else {}
         ecr.put_image(
             repositoryName=repository,
             imageManifest=text,
-            imageManifestMediaType=manifest["mediaType"],
+            imageManifestMediaType=media_type,
             imageDigest=digest,
             **params,
         )
@@ -102,7 +127,37 @@ def seed_region(ecr: Any, region: str) -> None:
         ecr.create_repository(repositoryName="ml/trainer")
         for i in range(4):
             put(ecr, "ml/trainer", trainer(region, i))
+    if region == KINDS_REGION:
+        seed_kinds(ecr, region)
     _settings(ecr, region)
+
+
+def seed_kinds(ecr: Any, region: str) -> None:
+    """One artifact of every kind (crawler/demo/kinds.py), in repositories of their own: a
+    signed schema 1 image, a Helm chart, an image with a cosign signature by tag and an SBOM,
+    an attestation and an OCI 1.1 draft artifact manifest as referrers, a Windows manifest list
+    (two builds, foreign layers) and a zstd image."""
+    ecr.create_repository(repositoryName="legacy/app")
+    put_text(ecr, "legacy/app", *schema1("legacy/app", "1.0", f"{region}/legacy"), "1.0")
+    ecr.create_repository(repositoryName="charts/orders")
+    put(ecr, "charts/orders", helm_chart(f"{region}/charts/orders", "0.3.0"), "0.3.0")
+    ecr.create_repository(repositoryName="shop/payments")
+    image = oci_manifest(f"{region}/payments/1")
+    digest = put(ecr, "shop/payments", image, "1.0.0")
+    subject = {"mediaType": image["mediaType"], "digest": digest, "size": len(encode(image)[0])}
+    signature_manifest, tag = cosign_tag_signature(f"{region}/payments", digest)
+    put(ecr, "shop/payments", signature_manifest, tag)
+    for referrer in (sbom, attestation_referrer, artifact_manifest):
+        put(ecr, "shop/payments", referrer(f"{region}/payments", subject))
+    ecr.create_repository(repositoryName="windows/iis")
+    children = []
+    for build in WINDOWS_BUILDS:
+        manifest = windows_image(f"{region}/iis", build)
+        put(ecr, "windows/iis", manifest)
+        children.append(child(manifest, windows_platform(build)))
+    put(ecr, "windows/iis", manifest_list(children), "ltsc")
+    ecr.create_repository(repositoryName="base/busybox")
+    put(ecr, "base/busybox", zstd_image(f"{region}/busybox"), "1.36-zstd")
 
 
 def _settings(ecr: Any, region: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from crawler.artifacts import cosign_tag, described_kind
 from crawler.aws.client import RegionClient
 from crawler.records import Image, ImageScanFindingsSummary, ImageScanStatus, Repository
 
@@ -86,6 +87,17 @@ def to_image(item: _ImageDetail, repository: Repository, host: str, linked: bool
     status = item.image_scan_status
     summary = item.image_scan_findings_summary
     digest = item.image_digest
+    subject = item.subject_manifest_digest
+    # What the image is, as far as DescribeImages tells (crawler.artifacts); a manifest read
+    # later may say more. A cosign tag names the subject even without an OCI referrer.
+    kind, by = described_kind(
+        item.image_manifest_media_type, item.artifact_media_type, bool(subject)
+    )
+    cosign = cosign_tag(item.image_tags) if item.image_tags else None
+    if cosign is not None and kind in ("container_image", "artifact", "unknown"):
+        kind, by = cosign[0], cosign[2]
+    if cosign is not None:
+        subject = subject or cosign[1]
     return Image(
         scan_id=repository.scan_id,
         account_id=repository.account_id,
@@ -114,5 +126,8 @@ def to_image(item: _ImageDetail, repository: Repository, host: str, linked: bool
         last_archived_at=item.last_archived_at,
         last_activated_at=item.last_activated_at,
         subject_manifest_digest=item.subject_manifest_digest,
+        artifact_kind=kind,
+        artifact_kind_by=by,
+        subject_digest=subject,
         index_digests=[] if linked else None,
     )

@@ -1,24 +1,33 @@
 """Image manifests (ecr:BatchGetImage, 100 digests a call) and their referrers
-(ecr:ListImageReferrers), parsed into `image_manifest` records."""
+(ecr:ListImageReferrers), parsed into `image_manifest` records: Docker schema 1 and 2, manifest
+lists, OCI manifests and indexes, the OCI 1.1 drafts' artifact manifest; an unknown type is
+recorded as such."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
+from crawler.artifacts import manifest_kind
 from crawler.aws.client import RegionClient
-from crawler.cache import ManifestCache
+from crawler.cache import Entry, ManifestCache
 from crawler.ecr import Optional
 from crawler.errors import AwsError
-from crawler.media_types import ACCEPTED_MEDIA_TYPES
+from crawler.media_types import ACCEPTED_MEDIA_TYPES, SCHEMA1_TYPES
 from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
 
 BATCH = 100
 REFERRERS_PAGE = 50
-# (media type, manifest text) by digest
-Manifests = dict[str, tuple[str, str]]
+# (media type, manifest text, lasting failure) by digest
+Manifests = dict[str, Entry]
+# BatchGetImage failures that asking again will not mend: the stored manifest's type is none of
+# the accepted ones (by digest ECR converts nothing), or the digest is malformed. Remembered in
+# the cache. ImageNotFound (deleted meanwhile) is no failure; KmsError, Upstream* and
+# ImageInaccessible may pass, and are asked again next time.
+LASTING_FAILURES = frozenset({"UnsupportedImageType", "InvalidImageDigest"})
 
 
 class _ImageId(msgspec.Struct, rename="camel"):
@@ -62,7 +71,8 @@ class ManifestSource:
         self, registry_id: str, repository: str, digests: list[str]
     ) -> AsyncIterator[Manifests]:
         """Yields batches of at most BATCH manifests: the cached ones, then the others fetched
-        in full calls; a digest deleted meanwhile is left out."""
+        in full calls; a digest deleted meanwhile is left out. A digest that failed for a
+        lasting reason comes with its failure (from the answer, then from the cache)."""
         found = {} if self._refetch or not digests else await self._cache.get_many(digests)
         cached = list(found.items())
         for start in range(0, len(cached), BATCH):
@@ -70,7 +80,7 @@ class ManifestSource:
         missing = [d for d in digests if d not in found] if found else digests
         for start in range(0, len(missing), BATCH):
             fetched = await self._fetch(registry_id, repository, missing[start : start + BATCH])
-            await self._cache.put_many((d, mt, text) for d, (mt, text) in fetched.items())
+            await self._cache.put_many(fetched.items())
             yield fetched
 
     async def _fetch(self, registry_id: str, repository: str, digests: list[str]) -> Manifests:
@@ -82,10 +92,22 @@ class ManifestSource:
             acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
         )
         batch: _Batch = reply["decoded"]
+        fetched: Manifests = {
+            image.image_id.image_digest: (
+                image.image_manifest_media_type or "",
+                image.image_manifest,
+                None,
+            )
+            for image in batch.images
+            if image.image_id.image_digest
+        }
         for failure in batch.failures:
+            digest = failure.image_id.image_digest if failure.image_id else None
+            reason = f"{failure.failure_code}: {failure.failure_reason}"
+            if failure.failure_code in LASTING_FAILURES and digest:
+                fetched[digest] = ("", "", reason)
             # ImageNotFound: deleted since DescribeImages listed it, which is no failure.
-            if failure.failure_code != "ImageNotFound":
-                digest = failure.image_id.image_digest if failure.image_id else None
+            elif failure.failure_code != "ImageNotFound":
                 self._errors.append(
                     AwsError(
                         "BatchGetImage",
@@ -93,14 +115,7 @@ class ManifestSource:
                         f"{digest}: {failure.failure_reason}",
                     )
                 )
-        return {
-            image.image_id.image_digest: (
-                image.image_manifest_media_type or "",
-                image.image_manifest,
-            )
-            for image in batch.images
-            if image.image_id.image_digest
-        }
+        return fetched
 
 
 async def list_referrers(
@@ -137,18 +152,42 @@ class _Blob(msgspec.Struct, rename="camel"):
     size: int | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None
+    urls: list[str] | None = None
     platform: dict[str, Any] | None = None
 
 
+class _FsLayer(msgspec.Struct, rename="camel"):
+    blob_sum: str | None = None
+
+
+class _History(msgspec.Struct, rename="camel"):
+    v1_compatibility: str = ""
+
+
+class _V1Compatibility(msgspec.Struct):
+    os: str | None = None
+
+
 class _Manifest(msgspec.Struct, rename="camel"):
+    """Every manifest type's members: Docker schema 2 and OCI (config, layers, manifests,
+    subject, artifactType), the OCI 1.1 drafts' artifact manifest (blobs), Docker schema 1
+    (architecture, fsLayers, history; its signatures are not read)."""
+
     schema_version: int | None = None
     media_type: str | None = None
     artifact_type: str | None = None
     config: _Blob | None = None
     layers: list[_Blob] | None = None
+    blobs: list[_Blob] | None = None
     manifests: list[_Blob] | None = None
     subject: _Blob | None = None
     annotations: dict[str, str] | None = None
+    architecture: str | None = None
+    fs_layers: list[_FsLayer] | None = None
+    history: list[_History] | None = None
+
+
+_V1_DECODER = msgspec.json.Decoder(_V1Compatibility)
 
 
 def _descriptor(blob: _Blob) -> Descriptor:
@@ -158,6 +197,17 @@ def _descriptor(blob: _Blob) -> Descriptor:
         size=blob.size,
         artifact_type=blob.artifact_type,
         annotations=blob.annotations,
+        urls=blob.urls,
+    )
+
+
+def _platform(platform: dict[str, Any]) -> Platform:
+    return Platform(
+        os=platform.get("os"),
+        architecture=platform.get("architecture"),
+        variant=platform.get("variant"),
+        os_version=platform.get("os.version"),
+        os_features=platform.get("os.features"),
     )
 
 
@@ -168,19 +218,25 @@ def _child(blob: _Blob) -> ManifestChild:
         digest=blob.digest,
         media_type=blob.media_type,
         size=blob.size,
-        platform=Platform(
-            os=platform.get("os"),
-            architecture=platform.get("architecture"),
-            variant=platform.get("variant"),
-            os_version=platform.get("os.version"),
-        )
-        if platform
-        else None,
+        platform=_platform(platform) if platform else None,
         # buildx stores provenance and SBOMs as index entries that are no runnable image.
         attestation="vnd.docker.reference.type" in annotations
         or (platform.get("os"), platform.get("architecture")) == ("unknown", "unknown"),
         annotations=blob.annotations,
     )
+
+
+def _schema1(manifest: _Manifest) -> tuple[list[Descriptor], Platform]:
+    """Schema 1's layers and platform (distribution docs/spec/manifest-v2-1.md). fsLayers are
+    listed newest first ("FSLayers is in the wrong order. Must iterate over it backwards",
+    distribution's schema1 package): reversed into push order, as schema 2 lists them. The os
+    is in the newest history entry's v1Compatibility, the image's v1 config as text."""
+    layers = [Descriptor(digest=layer.blob_sum) for layer in reversed(manifest.fs_layers or ())]
+    os = None
+    if manifest.history:
+        with contextlib.suppress(msgspec.DecodeError):
+            os = _V1_DECODER.decode(manifest.history[0].v1_compatibility).os
+    return layers, Platform(os=os, architecture=manifest.architecture)
 
 
 def parse_manifest(
@@ -192,22 +248,59 @@ def parse_manifest(
         manifest = msgspec.json.decode(text, type=_Manifest)
     except msgspec.DecodeError:
         manifest = _Manifest()
-    layers = [_descriptor(layer) for layer in manifest.layers] if manifest.layers else None
-    is_index = manifest.manifests is not None
+    media = manifest.media_type or media_type or None
+    # Schema 1 names no mediaType in its text: ECR's answer (or its schemaVersion) does.
+    platform = None
+    layers: list[Descriptor] | None
+    if media in SCHEMA1_TYPES or (media is None and manifest.schema_version == 1):
+        layers, platform = _schema1(manifest)
+    else:
+        blobs = manifest.layers if manifest.layers is not None else manifest.blobs
+        layers = [_descriptor(layer) for layer in blobs] if blobs is not None else None
+    config = manifest.config or _Blob()
+    children = manifest.manifests
+    is_index = children is not None
+    kind, by = manifest_kind(
+        media,
+        artifact_type=manifest.artifact_type,
+        config_type=config.media_type,
+        layers=[(layer.media_type, layer.annotations) for layer in layers or ()],
+        annotations=manifest.annotations,
+        is_index=is_index,
+    )
     return ImageManifest(
         **scope,
-        media_type=manifest.media_type or media_type or None,
+        media_type=media,
         schema_version=manifest.schema_version,
         artifact_type=manifest.artifact_type,
-        config_digest=manifest.config.digest if manifest.config else None,
-        config_size=manifest.config.size if manifest.config else None,
-        config_media_type=manifest.config.media_type if manifest.config else None,
+        artifact_kind=kind,
+        artifact_kind_by=by,
+        config_digest=config.digest,
+        config_size=config.size,
+        config_media_type=config.media_type,
         layers=layers,
-        total_size=None if is_index else sum(layer.size or 0 for layer in layers or ()),
+        total_size=_total(layers, is_index or platform is not None),
+        platform=platform,
         annotations=manifest.annotations,
         subject=_descriptor(manifest.subject) if manifest.subject else None,
-        children=[_child(m) for m in manifest.manifests]
-        if manifest.manifests is not None
-        else None,
+        children=[_child(m) for m in children] if children is not None else None,
         referrers=referrers,
+    )
+
+
+def _total(layers: list[Descriptor] | None, unknown: bool) -> int | None:
+    """The compressed size of the layers; None for an index or schema 1 (no sizes)."""
+    return None if unknown else sum(layer.size or 0 for layer in layers or ())
+
+
+def unavailable_manifest(failure: str, *, scope: dict[str, str]) -> ImageManifest:
+    """The record of a manifest that cannot be read for a lasting reason."""
+    return ImageManifest(
+        scan_id=scope["scan_id"],
+        account_id=scope["account_id"],
+        region=scope["region"],
+        registry_id=scope["registry_id"],
+        repository_name=scope["repository_name"],
+        image_digest=scope["image_digest"],
+        unavailable=failure,
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from crawler.artifacts import SCANNABLE_KINDS
 from crawler.aws.client import RegionClient
 from crawler.ecr import Optional, snake_keys, utc
 from crawler.ecr.findings import finding_records
@@ -109,14 +110,17 @@ def _repository_scanning(item: dict[str, Any]) -> RepositoryScanningConfiguratio
 
 
 def can_have_result(image: Image) -> bool:
-    """Scanners scan runnable images only: not an image index or manifest list, not an
-    artifact (a signature, SBOM or attestation attached to a subject, a Helm chart), not an
-    archived image."""
+    """Scanners scan runnable images only: a container image (artifact_kind), not an image
+    index or manifest list, not an artifact (a signature, SBOM or attestation attached to a
+    subject, a Helm chart, an unknown type), not an archived image. A record without a kind
+    (written before kinds were) is judged by its media types."""
+    if image.image_status in NOT_SCANNABLE_STATUSES:
+        return False
+    if image.artifact_kind is not None:
+        return image.artifact_kind in SCANNABLE_KINDS and not image.subject_digest
     if image.image_manifest_media_type in INDEX_TYPES or image.subject_manifest_digest:
         return False
-    if image.artifact_media_type and image.artifact_media_type not in IMAGE_CONFIG_TYPES:
-        return False
-    return image.image_status not in NOT_SCANNABLE_STATUSES
+    return not image.artifact_media_type or image.artifact_media_type in IMAGE_CONFIG_TYPES
 
 
 class ScanResult(msgspec.Struct, frozen=True):

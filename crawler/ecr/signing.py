@@ -13,6 +13,9 @@ from crawler.aws.client import RegionClient
 from crawler.ecr import Optional, snake_keys
 from crawler.records import Image, Signed, SigningStatus
 
+# How a signature names the image it signs: an OCI referrer's subject, or cosign's tag scheme.
+SignedBy = dict[str, str]
+
 
 async def signing_configuration(optional: Optional) -> dict[str, Any] | None:
     """The rules as the registry record carries them: {} when the registry has none."""
@@ -59,25 +62,27 @@ async def describe_signing(client: RegionClient, image: Image) -> list[SigningSt
 
 
 def signed(
-    statuses: list[SigningStatus] | None, referred: bool, complete: bool
+    statuses: list[SigningStatus] | None, signature: str | None, complete: bool
 ) -> tuple[Signed, list[str]]:
-    """yes when managed signing COMPLETEd for a profile or a signature referrer names the image;
-    no when neither, and both were looked at in full (`complete`); else unknown."""
+    """yes when managed signing COMPLETEd for a profile or a signature names the image (as an
+    OCI referrer, or by a cosign tag: `signature` says which); no when neither, and both were
+    looked at in full (`complete`); else unknown."""
     by = []
     if any(s.status == "COMPLETE" for s in statuses or ()):
         by.append("managed_signing")
-    if referred:
-        by.append("referrer")
+    if signature:
+        by.append(signature)
     if by:
         return "yes", by
     return ("no" if complete else "unknown"), by
 
 
-def signature_subjects(images: Collection[Image], signature_types: frozenset[str]) -> set[str]:
-    """The digests that a signature among `images` is attached to (DescribeImages gives each
-    referrer's subjectManifestDigest and artifactMediaType)."""
+def signature_subjects(images: Collection[Image]) -> SignedBy:
+    """The digests that a signature among `images` is about, each with how it names it:
+    `referrer` (DescribeImages gives each referrer's subjectManifestDigest and
+    artifactMediaType) or `cosign_tag` (a tag sha256-<hex>.sig, cosign's tag-based discovery)."""
     return {
-        i.subject_manifest_digest
+        i.subject_digest: "referrer" if i.subject_manifest_digest else "cosign_tag"
         for i in images
-        if i.subject_manifest_digest and i.artifact_media_type in signature_types
+        if i.subject_digest and i.artifact_kind == "signature"
     }
