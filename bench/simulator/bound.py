@@ -135,5 +135,5 @@ def scannable(registry: Registry, repo: Repository) -> int:
     count = 0
     for i in range(repo.image_count):
         meta = registry.meta(repo, i)
-        count += meta.kind != "index" and not meta.archived
+        count += not meta.no_scan and not meta.archived
     return count

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from bench.simulator.artifacts import REFERRERS
 from bench.simulator.paging import Pager
 from bench.simulator.registry import EPOCH_NOW, ImageMeta, Registry, Repository
 from bench.simulator.shapes import (
@@ -61,6 +62,7 @@ class Ecr:
             "GetAuthorizationToken": self.get_authorization_token,
             **{name: _constant(answer) for name, answer in SETTINGS.items()},
             "GetRegistryPolicy": _no_registry_policy,
+            "ListImageReferrers": self.list_image_referrers,
             "ListPullTimeUpdateExclusions": _pull_time_exclusions,
         }
 
@@ -185,6 +187,30 @@ class Ecr:
             images.append(ImageShape(repo.account, repo.name, found, text, media))
         return BatchGetImageResponse(images, failures), len(images)
 
+    def list_image_referrers(self, account: str, region: str, payload: dict[str, Any]) -> Result:
+        """The referrers of an image: the SBOM, attestation or artifact manifest drawn right
+        after it (bench/simulator/artifacts.py), if any; one page."""
+        check_registry(payload, account, region, "ListImageReferrers")
+        repo = self.find_repository(account, region, payload.get("repositoryName"))
+        subject = self.resolve(repo, payload.get("subjectId") or {})
+        if subject is None:
+            raise image_not_found(repo, payload.get("subjectId") or {})
+        registry, after = self.registry, subject + 1
+        referrers = []
+        if after < repo.image_count and (meta := registry.meta(repo, after)).artifact in REFERRERS:
+            text, media, artifact, _ = registry.served(repo, meta)
+            digest = f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+            referrers.append(
+                {
+                    "digest": digest,
+                    "mediaType": media,
+                    "artifactType": artifact,
+                    "size": len(text),
+                    "artifactStatus": "ARCHIVED" if meta.archived else "ACTIVE",
+                }
+            )
+        return {"referrers": referrers}, len(referrers)
+
     def get_authorization_token(self, account: str, region: str, payload: dict[str, Any]) -> Result:
         token = base64.b64encode(f"AWS:bench-simulator-token-{account}".encode()).decode()
         data = AuthorizationData(
@@ -241,12 +267,11 @@ class Ecr:
 
 
 # Registry settings the crawler may read: a plain registry (no replication, no pull-through
-# cache rules, no referrers), constant for every account-region. Scanning settings are
+# cache rules), constant for every account-region. Scanning settings are
 # bench/simulator/scanning.py's.
 SETTINGS: dict[str, dict[str, Any]] = {
     "DescribeRegistry": {"replicationConfiguration": {"rules": []}},
     "DescribePullThroughCacheRules": {"pullThroughCacheRules": []},
-    "ListImageReferrers": {"referrers": []},
 }
 
 

@@ -224,13 +224,13 @@ class Inspector:
 def _result(registry: Registry, repo: Repository, meta: ImageMeta) -> ScanResult | None:
     """What DescribeImageScanFindings answers for the image in an ENHANCED region."""
     draw = registry.scan_draw(repo, meta)
-    return scan_result("ENHANCED", index=meta.kind == "index", archived=meta.archived, draw=draw)
+    return scan_result("ENHANCED", index=meta.no_scan, archived=meta.archived, draw=draw)
 
 
 def in_use(registry: Registry, repo: Repository, meta: ImageMeta) -> tuple[int, float] | None:
     """(inUseCount, lastInUseAt since its push) of a runnable, unarchived image that runs in
     ECS or EKS: a quarter of them."""
-    if meta.kind == "index" or meta.archived:
+    if meta.no_scan or meta.archived:
         return None
     data = repo.key + b"U" + meta.index.to_bytes(5, "big")
     bits = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
@@ -246,7 +246,7 @@ def coverage(registry: Registry, repo: Repository, meta: ImageMeta) -> dict[str,
     if result is None:
         return None
     code, reason = REASONS[result.status]
-    if meta.kind == "index" and not meta.archived:
+    if meta.no_scan and not meta.archived:
         reason = "UNSUPPORTED_MEDIA_TYPE"
     image: dict[str, Any] = {"tags": list(meta.tags)}
     pulled = registry.pulled_at(repo, meta)

@@ -47,7 +47,7 @@ def inventory(
                 meta = registry.meta(repo, i)
                 status, counts = truth(
                     mode,
-                    index=meta.kind == "index",
+                    index=meta.no_scan,
                     archived=meta.archived,
                     draw=registry.scan_draw(repo, meta),
                 )

@@ -10,33 +10,49 @@ only.
 Multi-arch images: a repository's images are cut into blocks of `1 + platforms`; a block drawn
 as multi-arch holds an OCI image index followed by its platform images, which are untagged
 images of their own (as ECR lists them). A partial last block holds plain images.
+
+Artifacts (bench/simulator/artifacts.py): with a scenario's `kinds`, a plain image may be drawn
+as a schema 1 image, a Helm chart, a signature, SBOM or attestation of the image before it, a
+Windows or a zstd image.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
 
 import msgspec
 
+from bench.simulator.artifacts import (
+    ARTIFACTS,
+    ATTACHED,
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    NOT_SCANNED,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    REFERRERS,
+    Artifact,
+    Served,
+    artifact_manifest,
+    cosign_tag,
+)
 from bench.simulator.counts import draw_counts
 from bench.simulator.findings import ScanDraw, draw_counts_of, in_describe_images
+from bench.simulator.names import COSIGN_TAG, LATEST, TAG_PARSERS, repository_name, tags_of
+from bench.simulator.names import access_key as access_key
+from bench.simulator.names import account_of as account_of
 from bench.simulator.scenario import SCAN_STATUSES, ScanMode, Scenario
 from bench.simulator.shapes import ImageDetail, ImageScanFindingsSummary, ImageScanStatus
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PLATFORMS = (
     '{"architecture":"amd64","os":"linux"}',
     '{"architecture":"arm64","os":"linux","variant":"v8"}',
@@ -47,22 +63,9 @@ PLATFORMS = (
     '{"architecture":"riscv64","os":"linux"}',
     '{"architecture":"mips64le","os":"linux"}',
 )
-TEAMS = ("platform", "payments", "search", "data", "ml", "web", "mobile", "infra", "security")
-SERVICES = (
-    "api", "worker", "gateway", "scheduler", "indexer", "frontend", "ingest", "notifier",
-    "billing", "auth", "reports", "exporter", "proxy", "cache", "batch", "runner",
-)  # fmt: skip
 # Timestamps fall between 2021-01-01 and 2026-01-01 (epoch seconds, as ECR's JSON has them).
 EPOCH_START = 1_609_459_200.0
 EPOCH_NOW = 1_767_225_600.0
-# Tags are made from the image's index, so that finding an image by tag is a parse.
-LATEST = "latest"
-TAG_PARSERS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], int]], ...] = (
-    (re.compile(r"1\.(\d+)\.(\d\d)"), lambda m: int(m[1]) * 100 + int(m[2])),
-    (re.compile(r"git-([0-9a-f]{7,})"), lambda m: int(m[1], 16)),
-    (re.compile(r"build-(\d+)"), lambda m: int(m[1])),
-    (re.compile(r"rc-(\d+)"), lambda m: int(m[1])),
-)
 # Where each property of an image sits in its 160-bit hash: 16 bits each, independent draws.
 UNTAGGED, MULTI_TAG, ARCHIVED, PUSHED, PULLED, PULL_TIME, SCAN = 0, 16, 32, 48, 64, 80, 96
 EXTRA_TAGS, FORMAT, LAYERS, SIZES, SEVERITY = 112, 114, 115, 117, 144
@@ -71,18 +74,6 @@ EXTRA_TAGS, FORMAT, LAYERS, SIZES, SEVERITY = 112, 114, 115, 117, 144
 DIGEST_CACHE_ENTRIES = 2_000_000
 
 Kind = Literal["plain", "index", "child"]
-
-
-def access_key(account: str) -> str:
-    """The access key id of `account`: AKIA, the 12 digits, BNCH (20 characters, like AWS's)."""
-    return f"AKIA{account}BNCH"
-
-
-def account_of(key: str) -> str | None:
-    """The account of an AKIA/ASIA access key whose characters 5-16 are digits, else None."""
-    if len(key) >= 16 and key[:4] in ("AKIA", "ASIA") and key[4:16].isdigit():
-        return key[4:16]
-    return None
 
 
 def _unit(bits: int, shift: int) -> float:
@@ -123,6 +114,12 @@ class ImageMeta(msgspec.Struct, frozen=True, gc=False):
     tags: tuple[str, ...]
     archived: bool
     bits: int
+    artifact: Artifact | None = None  # None: a container image (or an index)
+
+    @property
+    def no_scan(self) -> bool:
+        """An index or an artifact no scanner reads: no scan result of its own."""
+        return self.kind == "index" or self.artifact in NOT_SCANNED
 
 
 class Registry:
@@ -135,6 +132,10 @@ class Registry:
         weights = [scenario.scan_status.get(s, 0.0) for s in SCAN_STATUSES]
         self._scan_cdf = [w / sum(weights) for w in accumulate(weights)][:-1]
         self._last_block: tuple[bytes, int, bool] = (b"", -1, False)
+        # (artifact, cumulative fraction) of the scenario's kinds; empty: no artifacts at all.
+        kinds = [(name, scenario.kinds[name]) for name in ARTIFACTS if scenario.kinds.get(name)]
+        totals = accumulate(weight for _, weight in kinds)
+        self._kinds = [(name, total) for (name, _), total in zip(kinds, totals, strict=True)]
         self._repos: dict[tuple[str, str], list[Repository]] = {}
         self._by_name: dict[tuple[str, str, str], Repository] = {}
         self._digests: OrderedDict[bytes, dict[str, int]] = OrderedDict()
@@ -200,35 +201,61 @@ class Registry:
             return "plain", i
         return ("index" if i == start else "child"), start
 
+    def _artifact(self, repo: Repository, i: int, kind: Kind) -> Artifact | None:
+        """The artifact plain image `i` is drawn as (None without `kinds`, or a container
+        image); an attached one needs a plain image before it that is not attached itself."""
+        if not self._kinds or kind != "plain":
+            return None
+        artifact = self._drawn(repo, i)
+        if artifact in ATTACHED and (
+            i == 0 or self._kind(repo, i - 1)[0] != "plain" or self._drawn(repo, i - 1) in ATTACHED
+        ):
+            return None
+        return artifact
+
+    def _drawn(self, repo: Repository, i: int) -> Artifact | None:
+        data = repo.key + b"K" + i.to_bytes(5, "big")
+        draw = int.from_bytes(hashlib.blake2b(data, digest_size=2).digest(), "big") / 65536.0
+        return next((name for name, total in self._kinds if draw < total), None)
+
     def _tagged(self, kind: Kind, bits: int) -> bool:
         return kind != "child" and _unit(bits, UNTAGGED) >= self.scenario.untagged_fraction
 
     def meta(self, repo: Repository, i: int) -> ImageMeta:
         kind, head = self._kind(repo, i)
         bits = self._bits(repo, i)
+        artifact = self._artifact(repo, i, kind) if self._kinds else None
         tags: tuple[str, ...] = ()
-        if self._tagged(kind, bits):
+        if artifact == "cosign_signature":
+            tags = (cosign_tag(self.digest(repo, self.meta(repo, i - 1))),)
+        elif self._tagged(kind, bits) and artifact not in REFERRERS:
             extra = 0
             if _unit(bits, MULTI_TAG) < self.scenario.multi_tag_fraction:
                 extra = 1 + (bits >> EXTRA_TAGS) % 3
-            tags = _tags(i, extra, i == self.latest(repo))
+            tags = tags_of(i, extra, i == self.latest(repo))
         # A multi-arch index and its platform images are archived together.
         head_bits = bits if head == i else self._bits(repo, head)
         archived = _unit(head_bits, ARCHIVED) < self.scenario.archived_fraction
-        return ImageMeta(i, kind, head, tags, archived, bits)
+        return ImageMeta(i, kind, head, tags, archived, bits, artifact)
 
     def latest(self, repo: Repository) -> int:
-        """The tagged image with the highest index also carries "latest" (-1: none does)."""
+        """The tagged image with the highest index also carries "latest" (-1: none does), never
+        a signature, SBOM or attestation."""
         if repo.latest is None:
             repo.latest = -1
             for i in range(repo.image_count - 1, -1, -1):
-                if self._tagged(self._kind(repo, i)[0], self._bits(repo, i)):
+                kind = self._kind(repo, i)[0]
+                if self._tagged(kind, self._bits(repo, i)) and (
+                    self._artifact(repo, i, kind) not in ATTACHED
+                ):
                     repo.latest = i
                     break
         return repo.latest
 
     def manifest(self, repo: Repository, meta: ImageMeta) -> tuple[str, str, str | None]:
         """The manifest text, its media type and the artifact (config) media type."""
+        if meta.artifact is not None:
+            return self.served(repo, meta)[:3]
         i = meta.index
         if meta.kind == "index":
             entries = []
@@ -262,6 +289,19 @@ class Registry:
         )
         return text, manifest, config
 
+    def served(self, repo: Repository, meta: ImageMeta) -> Served:
+        """The manifest with what DescribeImages says of it (its subject, for a referrer)."""
+        if meta.artifact is None:
+            return Served(*self.manifest(repo, meta))
+        i = meta.index
+        own = hashlib.blake2b(repo.key + b"M" + i.to_bytes(5, "big")).hexdigest()
+        subject = None
+        if meta.artifact in ATTACHED:
+            text, media, _ = self.manifest(repo, self.meta(repo, i - 1))
+            subject = (f"sha256:{hashlib.sha256(text.encode()).hexdigest()}", media, len(text))
+        size = 1000 + (meta.bits >> SIZES) % 9_000_000
+        return artifact_manifest(meta.artifact, own, size, subject)
+
     def digest(self, repo: Repository, meta: ImageMeta) -> str:
         text, _, _ = self.manifest(repo, meta)
         return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
@@ -289,12 +329,16 @@ class Registry:
 
     def image(self, repo: Repository, meta: ImageMeta, mode: ScanMode = "CLAIR") -> ImageDetail:
         """Image `meta.index` as DescribeImages reports it in scanning mode `mode`."""
-        text, media, artifact = self.manifest(repo, meta)
+        subject = None
+        if meta.artifact is None:
+            text, media, artifact = self.manifest(repo, meta)
+        else:
+            text, media, artifact, subject = self.served(repo, meta)
         bits = meta.bits
         pushed = self.pushed_at(repo, meta)
         result = in_describe_images(
             mode,
-            index=meta.kind == "index",
+            index=meta.no_scan,
             archived=meta.archived,
             draw=self.scan_draw(repo, meta),
         )
@@ -315,6 +359,7 @@ class Registry:
             imageStatus="ARCHIVED" if meta.archived else "ACTIVE",
             imageTags=list(meta.tags) if meta.tags else None,
             artifactMediaType=artifact,
+            subjectManifestDigest=subject,
             lastRecordedPullTime=self.pulled_at(repo, meta),
             imageScanStatus=scan_status,
             imageScanFindingsSummary=summary,
@@ -327,6 +372,11 @@ class Registry:
         if tag == LATEST:
             latest = self.latest(repo)
             return latest if latest >= 0 else None
+        if self._kinds and (match := COSIGN_TAG.fullmatch(tag)):
+            subject = self.find_digest(repo, f"sha256:{match[1]}")
+            if subject is None or subject + 1 >= repo.image_count:
+                return None
+            return subject + 1 if tag in self.meta(repo, subject + 1).tags else None
         for pattern, parse in TAG_PARSERS:
             match = pattern.fullmatch(tag)
             if match is not None:
@@ -368,29 +418,7 @@ class Registry:
 InventoryEntry = tuple[Repository, tuple[str, tuple[str, ...], bool] | None]
 
 
-def _tags(i: int, extra: int, latest: bool) -> tuple[str, ...]:
-    tags = [f"1.{i // 100}.{i % 100:02d}"]
-    if extra >= 1:
-        tags.append(f"git-{i:07x}")
-    if extra >= 2:
-        tags.append(f"build-{i}")
-    if extra >= 3:
-        tags.append(f"rc-{i}")
-    if latest:
-        tags.append(LATEST)
-    return tuple(tags)
-
-
 def _sizes(bits: int) -> Iterator[int]:
     """Layer sizes from 1 kB to 99 MB."""
     for k in range(4):
         yield 1000 + (bits >> 7 * k) % 99_000_000
-
-
-def repository_name(position: int) -> str:
-    """Unique, readable names: team/service, then team/service-2, ..."""
-    team = TEAMS[position % len(TEAMS)]
-    rest = position // len(TEAMS)
-    service = SERVICES[rest % len(SERVICES)]
-    round_ = rest // len(SERVICES)
-    return f"{team}/{service}" if round_ == 0 else f"{team}/{service}-{round_ + 1}"

@@ -121,7 +121,7 @@ class ScanOperations:
         scope = f"DescribeImageScanFindings|{account}|{region}|{repo.name}|{digest}"
         start, _ = self.pager.cursor(scope, payload)
         draw = registry.scan_draw(repo, meta)
-        result = scan_result(mode, index=meta.kind == "index", archived=meta.archived, draw=draw)
+        result = scan_result(mode, index=meta.no_scan, archived=meta.archived, draw=draw)
         if result is None:
             raise _scan_not_found(repo, image_id)
         answer: dict[str, Any] = {

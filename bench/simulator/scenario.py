@@ -13,6 +13,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from bench.simulator.artifacts import ARTIFACTS
+
 SCAN_STATUSES = ("COMPLETE", "FAILED", "IN_PROGRESS", "UNSUPPORTED_IMAGE", "NONE")
 ScanMode = Literal["CLAIR", "AWS_NATIVE", "ENHANCED"]
 ACCOUNT = re.compile(r"^\d{12}$")
@@ -104,6 +106,9 @@ class Scenario(_Strict, frozen=True, kw_only=True):
     multi_arch_fraction: float = 0.1  # of the blocks of 1 + platforms images
     platforms: int = 2  # children of each multi-arch index
     archived_fraction: float = 0.0
+    # Fractions of the plain images drawn as each artifact (bench/simulator/artifacts.py:
+    # schema1, helm, cosign_signature, sbom, attestation, artifact_manifest, windows, zstd).
+    kinds: dict[str, float] = msgspec.field(default_factory=dict)
     # Relative weights of each imageScanStatus; NONE = never scanned (fields omitted).
     scan_status: dict[str, float] = msgspec.field(
         default_factory=lambda: {"COMPLETE": 0.8, "FAILED": 0.05, "NONE": 0.15}
@@ -157,6 +162,9 @@ def _problems(s: Scenario) -> Any:
 
 
 def _quota_problems(s: Scenario) -> Any:
+    unknown_kinds = set(s.kinds) - set(ARTIFACTS)
+    if unknown_kinds or any(f < 0 for f in s.kinds.values()) or sum(s.kinds.values()) > 1:
+        yield f"kinds: fractions within 0..1 in all, of {', '.join(ARTIFACTS)}"
     for op, quota in s.quotas.items():
         if quota.rate <= 0:
             yield f"quotas.{op}.rate must be positive"

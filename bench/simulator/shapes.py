@@ -31,6 +31,7 @@ class ImageDetail(_Shape):
     imageStatus: str
     imageTags: list[str] | None = None  # absent for an untagged image, as in ECR
     artifactMediaType: str | None = None
+    subjectManifestDigest: str | None = None
     lastRecordedPullTime: float | None = None
     imageScanStatus: ImageScanStatus | None = None
     imageScanFindingsSummary: ImageScanFindingsSummary | None = None
