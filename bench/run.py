@@ -270,7 +270,8 @@ def _header(
         "(bench/README.md; * = including every manifest, for a run that read them all); API "
         "calls, throttled and retries = the crawler's scan_summary, "
         "or the simulator's count for the peers (which report none; boto3 retries each "
-        "throttled call); peak RSS and CPU s = the tool process's own (os.wait4); images/s = "
+        "throttled call); peak RSS and CPU s = the tool process's own (its VmHWM, os.wait4); "
+        "images/s = "
         "images listed / wall; exact = its inventory equals the simulator's exact inventory of "
         "the scanned account (repositories, and images by digest with their sorted tags).",
     ]
