@@ -138,6 +138,8 @@ PLANS = {
             "the cold scan's cache directory: manifests cached).",
             figures.memory,
             rows=(*ROWS, Row(WARM, warm_from=DEFAULT)),
+            # The default scan of a million images reads a million manifests: minutes here.
+            crawler_cap=600.0,
         ),
     )
 }
