@@ -5,6 +5,7 @@ Amazon Inspector's shape (EnhancedImageScanFinding) for enhanced scanning."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from typing import Any
 
@@ -46,14 +47,20 @@ MOTO_FINDING: dict[str, Any] = {
 }
 
 
+# cosign's tag scheme: a signature, attestation or SBOM of the image its tag names.
+COSIGN_TAG = re.compile(r"sha(256|384|512)-[0-9a-f]{64,128}\.(sig|att|sbom)")
+
+
 def may_have_result(detail: dict[str, Any]) -> bool:
     """Whether DescribeImages leaves open that the image has a scan result: not an index, not
-    a referrer, not an artifact whose config is not an image's."""
+    a referrer, not an artifact whose config is not an image's, not tagged as cosign tags its
+    signatures, attestations and SBOMs."""
     artifact = detail.get("artifactMediaType")
     return not (
         detail.get("imageManifestMediaType") in INDEX_TYPES
         or detail.get("subjectManifestDigest")
         or (artifact is not None and artifact not in IMAGE_CONFIG_TYPES)
+        or any(COSIGN_TAG.fullmatch(tag) for tag in detail.get("imageTags", []))
     )
 
 

@@ -17,7 +17,17 @@ from conftest import cli
 
 REGIONS = ["us-east-1", "eu-west-1"]
 # Our additions to AWS's fields; everything else must match AWS's answer.
-OURS = {"type", "scan_id", "account_id", "region", "image_uri", "index_digests"}
+OURS = {
+    "type",
+    "scan_id",
+    "account_id",
+    "region",
+    "image_uri",
+    "index_digests",
+    "artifact_kind",
+    "artifact_kind_by",
+    "subject_digest",
+}
 
 
 def snake(name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from crawler.compliance import Outcome, run_checks
@@ -390,3 +391,57 @@ def test_registry_basic_scanning_notes_clair() -> None:
     )
     assert set(unknown.details) == {"scan_type", "rules"}
     assert finding(_registry("ENHANCED", "CLAIR")) is None
+
+
+def test_kinds_keep_artifacts_out_of_the_image_checks() -> None:
+    """With artifact_kind on the records: a cosign signature by tag, an attestation and an SBOM
+    pushed by digest (no OCI subject), all untagged and old, are never garbage for
+    untagged-images-old (a leftover container image is); a Helm chart tagged latest and pushed
+    last is not the current image; none of them is "never scanned"."""
+    old = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def pushed_long_ago(image: Image) -> Image:
+        return msgspec.structs.replace(image, image_pushed_at=old)
+
+    attached = [
+        ("sha256:sig", "signature", {"subject_digest": "sha256:app"}),
+        ("sha256:att", "attestation", {}),
+        ("sha256:sbom", "sbom", {}),
+        ("sha256:left", "container_image", {}),  # the one leftover that counts
+    ]
+    app = _image(
+        "mixed", "sha256:app", ["1.0"], artifact_kind="container_image", **_scan("COMPLETE", {})
+    )
+    app = msgspec.structs.replace(
+        pushed_long_ago(app),
+        image_scan_findings_summary=ImageScanFindingsSummary(
+            image_scan_completed_at=NOW, finding_severity_counts={"CRITICAL": 1}
+        ),
+    )
+    records: list[ScanRecord] = [
+        _registry("BASIC", "AWS_NATIVE"),
+        _repo("mixed"),
+        app,
+        *(
+            pushed_long_ago(_image("mixed", digest, artifact_kind=kind, **extra))
+            for digest, kind, extra in attached
+        ),
+        _image(
+            "mixed",
+            "sha256:chart",
+            ["latest"],
+            artifact_kind="helm_chart",
+            artifact_media_type=HELM_CONFIG,
+        ),
+        _summary(),
+    ]
+    outcomes = _outcomes(
+        records, "untagged-images-old", "vulnerable-current-image", "images-never-scanned"
+    )
+    (untagged,) = outcomes["untagged-images-old"].findings
+    assert untagged.details["examples"] == [app.image_uri.replace("sha256:app", "sha256:left")]
+    (never,) = outcomes["images-never-scanned"].findings
+    assert never.details["images"] == 1  # the leftover again, no artifact
+    (current,) = outcomes["vulnerable-current-image"].findings
+    assert current.image_digest == "sha256:app"
+    assert current.details["roles"] == ["most recent push"]

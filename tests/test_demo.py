@@ -116,28 +116,26 @@ def test_each_demo_region_scans_in_its_own_mode(demo: tuple[Any, Path]) -> None:
 
 def test_demo_images_carry_the_results_of_their_regions_mode(demo: tuple[Any, Path]) -> None:
     """Basic scans end COMPLETE (one AWS-native scan FAILED); under enhanced scanning every
-    runnable image is ACTIVE, an artifact UNSUPPORTED_IMAGE, one image's eligibility expired,
-    and only indexes and referrers (never asked) have no status."""
+    container image is ACTIVE and one image's eligibility expired; indexes, referrers and
+    attestations (artifact_kind other than container_image) are never asked, and have none."""
     _, db_path = demo
     assert set(statuses(db_path, CLAIR).values()) == {"COMPLETE", None}
     assert set(statuses(db_path, NATIVE).values()) == {"COMPLETE", "FAILED", None}
     enhanced = statuses(db_path, ENHANCED)
-    assert set(enhanced.values()) == {
-        "ACTIVE",
-        "UNSUPPORTED_IMAGE",
-        "SCAN_ELIGIBILITY_EXPIRED",
-        None,
-    }
+    assert set(enhanced.values()) == {"ACTIVE", "SCAN_ELIGIBILITY_EXPIRED", None}
     assert statuses(db_path, NATIVE)[encode(trainer(NATIVE, 0))[1]] == "FAILED"
     assert enhanced[encode(frontend(ENHANCED, "dangling"))[1]] == "SCAN_ELIGIBILITY_EXPIRED"
     never_asked = {
         digest
-        for digest, media_type, artifact, subject in rows(
+        for digest, media_type, artifact, subject, kind in rows(
             db_path,
             "SELECT image_digest, image_manifest_media_type, artifact_media_type, "
-            f"subject_manifest_digest FROM images WHERE region = '{ENHANCED}'",
+            f"subject_manifest_digest, artifact_kind FROM images WHERE region = '{ENHANCED}'",
         )
-        if media_type in INDEX_TYPES or subject or artifact not in IMAGE_CONFIG_TYPES
+        if media_type in INDEX_TYPES
+        or subject
+        or artifact not in IMAGE_CONFIG_TYPES
+        or kind != "container_image"
     }
     assert never_asked
     assert {d for d, status in enhanced.items() if status is None} == never_asked

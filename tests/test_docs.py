@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -62,20 +63,26 @@ def test_pipeline_recipes_run(inventory: Path) -> None:
 
 
 def test_scanner_recipe_lists_runnable_images_by_digest(inventory: Path) -> None:
-    """The scanner recipe's jq lists active, non-index images by digest, each once."""
+    """The scanner recipe's jq lists each active container image by digest, once: no index,
+    Helm chart, signature, SBOM, attestation or other artifact."""
     block = recipe("**Feeding a vulnerability scanner.**")
     command = block.split("\naws ecr", 1)[0].replace("\n", " ")
     jq(command, inventory.parent)
     uris = (inventory.parent / "images.txt").read_text().split()
     assert uris == sorted(set(uris))
     assert all(re.fullmatch(r"\S+\.dkr\.ecr\.\S+/\S+@sha256:[0-9a-f]{64}", u) for u in uris)
-    indexes = [
-        line
+    images = [
+        json.loads(line)
         for line in inventory.read_text().splitlines()
-        if '"type":"image"' in line and "image.index" in line
+        if line.startswith('{"type":"image"')
     ]
-    assert indexes
-    assert not any(f"@{found(r'sha256:[0-9a-f]{64}', i)}" in uris for i in indexes)
+    kinds = {i["artifact_kind"] for i in images}
+    assert {"image_index", "helm_chart", "signature", "sbom", "attestation", "artifact"} <= kinds
+    assert set(uris) == {
+        i["image_uri"]
+        for i in images
+        if i["artifact_kind"] == "container_image" and i["image_status"] == "ACTIVE"
+    }
 
 
 def test_github_actions_example_is_valid_with_the_expected_steps() -> None:

@@ -1,4 +1,5 @@
-"""Manifests: Docker v2 and OCI manifests, multi-arch indexes, referrers and the digest cache."""
+"""Manifests: every kind ECR stores (Docker schema 1 and 2, OCI, Helm charts, signatures, SBOMs,
+attestations, Windows and zstd images), multi-arch indexes, referrers and the digest cache."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from awsproxy import AwsProxy
 from conftest import ListSink, ecr_client, make_config, run_scan
 
+import crawler.collect
+import crawler.ecr.manifests
 import crawler.held
 from crawler.demo import COSIGN_SIGNATURE, docker_manifest, encode
 from crawler.ecr.manifests import parse_manifest
+from crawler.media_types import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
 SCOPE = {
     "scan_id": "s",
@@ -85,14 +90,17 @@ def test_docker_and_oci_manifests_are_parsed(proxy: AwsProxy) -> None:
 
 
 def test_referrers_list_the_signature_of_an_image(proxy: AwsProxy) -> None:
-    """With referrers on, the signed image's manifest record lists its cosign signature."""
+    """With referrers on, the signed image's manifest record lists its cosign signature, and
+    shop/payments' image its SBOM, attestation and draft artifact manifest."""
     _, sink = run_scan(make_config(proxy, regions=["us-east-1"], **{"collect.referrers": True}))
-    signed = [m for m in sink.of("imagemanifest") if m.referrers]
-    assert len(signed) == 1
-    [referrer] = signed[0].referrers
+    manifests = {m.image_digest: m for m in sink.of("imagemanifest")}
+    signed = {m.repository_name: m for m in manifests.values() if m.referrers}
+    assert sorted(signed) == ["api/orders", "shop/payments"]
+    [referrer] = signed["api/orders"].referrers
     assert referrer.artifact_type == COSIGN_SIGNATURE
-    signature = next(m for m in sink.of("imagemanifest") if m.image_digest == referrer.digest)
-    assert signature.subject.digest == signed[0].image_digest
+    assert manifests[referrer.digest].subject.digest == signed["api/orders"].image_digest
+    kinds = {manifests[r.digest].artifact_kind for r in signed["shop/payments"].referrers}
+    assert kinds == {"sbom", "attestation", "artifact"}
 
 
 def test_second_scan_fetches_only_new_digests(proxy: AwsProxy) -> None:
@@ -151,3 +159,209 @@ def test_docker_manifest_list_and_garbage_parse() -> None:
     assert (child.platform.variant, child.attestation) == ("v7", False)
     broken = parse_manifest("{not json", "application/x", scope=SCOPE, referrers=None)
     assert (broken.media_type, broken.layers) == ("application/x", None)
+
+
+# us-east-1 of the tests' registry holds an artifact of every kind (crawler/demo/kinds.py).
+KINDS = {
+    "legacy/app": {"container_image"},
+    "charts/orders": {"helm_chart"},
+    "shop/payments": {"container_image", "signature", "sbom", "attestation", "artifact"},
+    "windows/iis": {"image_index", "container_image"},
+    "base/busybox": {"container_image"},
+    "base/python": {"image_index", "container_image", "attestation"},
+    "api/orders": {"container_image", "signature"},
+}
+
+
+def _kinds(images: list[Any]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for image in images:
+        found.setdefault(image.repository_name, set()).add(image.artifact_kind)
+    return found
+
+
+def test_every_kind_has_its_manifest_record_and_no_error(proxy: AwsProxy) -> None:
+    """A registry of mixed kinds: no error record, one manifest record per image, and each
+    image's artifact_kind is its manifest's."""
+    summary, sink = run_scan(make_config(proxy, regions=["us-east-1"]))
+    assert summary.status == "complete"
+    assert sink.of("error") == []
+    images = {i.image_digest: i for i in sink.of("image")}
+    manifests = {m.image_digest: m for m in sink.of("imagemanifest")}
+    assert sorted(manifests) == sorted(images)
+    assert len(sink.of("imagemanifest")) == len(images)
+    for digest, image in images.items():
+        read = manifests[digest]
+        assert (image.artifact_kind, image.artifact_kind_by) == (
+            read.artifact_kind,
+            read.artifact_kind_by,
+        )
+        assert read.unavailable is None
+    found = _kinds(list(images.values()))
+    assert {repo: found[repo] for repo in KINDS} == KINDS
+    by_repo = {m.repository_name: m for m in manifests.values()}
+    legacy = by_repo["legacy/app"]
+    assert legacy.media_type == "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    assert legacy.platform is not None
+    assert (legacy.platform.os, legacy.platform.architecture) == ("linux", "amd64")
+    assert legacy.layers is not None
+    assert len(legacy.layers) == 3
+
+
+def test_a_cosign_tag_links_the_signature_to_its_subject(proxy: AwsProxy) -> None:
+    """shop/payments' signature is pushed by tag (no OCI subject): its record names the image it
+    signs, and that image is signed, by cosign_tag."""
+    _, sink = run_scan(make_config(proxy, regions=["us-east-1"], **{"collect.signing": True}))
+    payments = [i for i in sink.of("image") if i.repository_name == "shop/payments"]
+    [image] = [i for i in payments if i.image_tags == ["1.0.0"]]
+    [signature] = [i for i in payments if i.artifact_kind == "signature"]
+    assert signature.subject_manifest_digest is None
+    assert signature.subject_digest == image.image_digest
+    assert signature.image_tags == [image.image_digest.replace(":", "-") + ".sig"]
+    # The manifest's simple signing layer decided it; the tag decided it too.
+    assert signature.artifact_kind_by == "application/vnd.dev.cosign.simplesigning.v1+json"
+    assert (image.signed, image.signed_by) == ("yes", ["cosign_tag"])
+    referred = {i.artifact_kind: i.subject_digest for i in payments if i.subject_manifest_digest}
+    assert referred == dict.fromkeys(["sbom", "attestation", "artifact"], image.image_digest)
+
+
+def test_without_manifests_the_kind_comes_from_describe_images(proxy: AwsProxy) -> None:
+    """manifests: off gives the same kinds, from imageManifestMediaType, artifactMediaType and
+    cosign's tags (the signature's decided by its tag)."""
+    _, sink = run_scan(make_config(proxy, regions=["us-east-1"], **{"collect.manifests": "off"}))
+    images = sink.of("image")
+    found = _kinds(images)
+    assert {repo: found[repo] for repo in KINDS if repo != "base/python"} == {
+        repo: kinds for repo, kinds in KINDS.items() if repo != "base/python"
+    }
+    [signature] = [i for i in images if i.artifact_kind_by and i.artifact_kind_by.endswith(".sig")]
+    assert signature.artifact_kind == "signature"
+    assert signature.subject_digest is not None
+
+
+def test_second_scan_of_every_kind_asks_nothing(proxy: AwsProxy) -> None:
+    """Every kind's manifest is cached: the second scan makes no BatchGetImage call and writes
+    the same manifest records."""
+    config = make_config(proxy, regions=["us-east-1"])
+    _, first = run_scan(config)
+    proxy.calls.clear()
+    _, second = run_scan(config)
+    assert proxy.calls["BatchGetImage"] == 0
+
+    def stripped(sink: ListSink) -> list[Any]:
+        return sorted(
+            (msgspec.structs.replace(m, scan_id="") for m in sink.of("imagemanifest")),
+            key=lambda m: m.image_digest,
+        )
+
+    assert stripped(second) == stripped(first)
+
+
+def test_lasting_failures_are_remembered_not_asked_again(
+    proxy: AwsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked with the accepted types of old (no schema 1, no artifact manifest), BatchGetImage
+    fails those with UnsupportedImageType: a manifest record says so, no error record, the image
+    keeps DescribeImages' kind, and the next scan does not ask for them again."""
+    monkeypatch.setattr(
+        crawler.ecr.manifests,
+        "ACCEPTED_MEDIA_TYPES",
+        [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX],
+    )
+    asked = _asked(proxy)
+    config = make_config(proxy, regions=["us-east-1"])
+    _, first = run_scan(config)
+    assert first.of("error") == []
+    failed = {m.image_digest: m for m in first.of("imagemanifest") if m.unavailable}
+    assert {m.repository_name for m in failed.values()} == {"legacy/app", "shop/payments"}
+    assert all(m.unavailable.startswith("UnsupportedImageType: ") for m in failed.values())
+    assert all(m.media_type is None and m.layers is None for m in failed.values())
+    images = {i.image_digest: i for i in first.of("image")}
+    assert {images[d].artifact_kind for d in failed} == {"container_image", "artifact"}
+    assert set(failed) <= set(asked)
+
+    asked.clear()
+    proxy.calls.clear()
+    _, second = run_scan(config)
+    assert proxy.calls["BatchGetImage"] == 0
+    assert {m.image_digest for m in second.of("imagemanifest") if m.unavailable} == set(failed)
+
+
+def test_a_passing_failure_is_asked_again(proxy: AwsProxy) -> None:
+    """A failure that may pass (KmsError) is an optional error record and is not cached: the
+    next scan asks for that digest alone."""
+    config = make_config(proxy, regions=["eu-west-1"])
+    victim = ecr_client(proxy.upstream, "eu-west-1").describe_images(
+        repositoryName="web/frontend", imageIds=[{"imageTag": "v1.0.0"}]
+    )["imageDetails"][0]["imageDigest"]
+
+    def kms(region: str, request: dict[str, Any], reply: dict[str, Any]) -> None:
+        kept = [i for i in reply["images"] if i["imageId"]["imageDigest"] != victim]
+        if len(kept) < len(reply["images"]):
+            reply["images"] = kept
+            reply.setdefault("failures", []).append(
+                {
+                    "imageId": {"imageDigest": victim},
+                    "failureCode": "KmsError",
+                    "failureReason": "The KMS key is disabled",
+                }
+            )
+
+    proxy.rewrites["BatchGetImage"] = kms
+    _, first = run_scan(config)
+    [error] = first.of("error")
+    assert (error.optional, error.error_code) == (True, "KmsError")
+    assert victim not in {m.image_digest for m in first.of("imagemanifest")}
+    del proxy.rewrites["BatchGetImage"]
+    asked = _asked(proxy)
+    _, second = run_scan(config)
+    assert asked == [victim]
+    assert second.of("error") == []
+
+
+def test_full_calls_across_pages_and_kinds_from_each_page(
+    proxy: AwsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With calls of 3 digests and pages of 2 images: every call but the last of a repository
+    is full, each image is emitted once with its manifest's kind and its parents."""
+    monkeypatch.setattr(crawler.collect, "BATCH", 3)
+    monkeypatch.setattr(crawler.ecr.manifests, "BATCH", 3)
+    sizes: list[tuple[str, int]] = []
+    proxy.hooks.append(
+        lambda operation, region, request: (
+            sizes.append((request["repositoryName"], len(request["imageIds"])))
+            if operation == "BatchGetImage"
+            else None
+        )
+    )
+    _, sink = run_scan(make_config(proxy, regions=["us-east-1"]))
+    assert sink.of("error") == []
+    images = sink.of("image")
+    manifests = {m.image_digest: m for m in sink.of("imagemanifest")}
+    assert sorted(i.image_digest for i in images) == sorted(manifests)
+    assert len(manifests) == len(sink.of("imagemanifest"))
+    for image in images:
+        assert image.artifact_kind == manifests[image.image_digest].artifact_kind
+    for image in images:
+        for parent in image.index_digests or ():
+            assert image.image_digest in {c.digest for c in manifests[parent].children or ()}
+    per_repo: dict[str, list[int]] = {}
+    for repository, size in sizes:
+        per_repo.setdefault(repository, []).append(size)
+    for repository, calls in per_repo.items():
+        assert sum(calls) == sum(m.repository_name == repository for m in manifests.values())
+        # Short: at most the last call for the indexes with the first page, and the last.
+        assert sum(n < 3 for n in calls) <= 2, (repository, calls)
+    assert sum(len(calls) > 2 for calls in per_repo.values()) >= 2
+
+
+def _asked(proxy: AwsProxy) -> list[str]:
+    """The digests of every BatchGetImage call from now on."""
+    asked: list[str] = []
+
+    def hook(operation: str, region: str, request: dict[str, Any]) -> None:
+        if operation == "BatchGetImage":
+            asked.extend(i["imageDigest"] for i in request["imageIds"])
+
+    proxy.hooks.append(hook)
+    return asked

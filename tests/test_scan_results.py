@@ -216,3 +216,23 @@ def test_inspector_denied_falls_back_to_per_image_calls(proxy: AwsProxy) -> None
     assert {d: r for d, r in results(sink.of("image")).items() if r != (None, None)} == {
         d: r for d, r in truth.items() if r != (None, None)
     }
+
+
+@pytest.mark.parametrize("manifests", ["new", "off"])
+def test_scan_results_are_asked_for_container_images_only(proxy: AwsProxy, manifests: str) -> None:
+    """Helm charts, signatures (by referrer or cosign tag), SBOMs, attestations and other
+    artifacts are never asked for a scan result, with manifests read or not; every active
+    container image is."""
+    model_scanning(proxy, {REGION: "AWS_NATIVE"})
+    asked = asked_digests(proxy)
+    _, sink = run_scan(make_config(proxy, regions=[REGION], **{"collect.manifests": manifests}))
+    assert not sink.of("error")
+    images = sink.of("image")
+    kinds = {i.artifact_kind for i in images}
+    assert {"helm_chart", "signature", "sbom", "attestation", "artifact"} <= kinds
+    containers = {
+        i.image_digest
+        for i in images
+        if i.artifact_kind == "container_image" and i.image_status != "ARCHIVED"
+    }
+    assert set(asked) == containers
