@@ -385,3 +385,44 @@ def test_demo_images_are_signed_or_not_and_replicated_or_not(demo: tuple[Any, Pa
     trainer_statuses = [json.loads(row[4]) for row in found if row[0] == "ml/trainer"]
     failed = [s for statuses in trainer_statuses for s in statuses if s["status"] == "FAILED"]
     assert [s["signing_profile_arn"] for s in failed] == [MODELS_PROFILE]
+
+
+def test_the_demo_holds_an_artifact_of_every_kind(demo: tuple[Any, Path]) -> None:
+    """us-east-1 of the demo has every artifact_kind, each with its manifest record of the same
+    kind: signed schema 1, a Helm chart, signatures (referrer and cosign tag), an SBOM, an
+    attestation, a draft artifact manifest, a Windows list with foreign layers, a zstd image."""
+    _, db_path = demo
+    found = rows(
+        db_path,
+        "SELECT i.artifact_kind, m.artifact_kind, m.media_type FROM images AS i JOIN "
+        "image_manifests AS m ON m.region = i.region AND m.image_digest = i.image_digest "
+        f"WHERE i.region = '{NATIVE}'",
+    )
+    assert all(image == manifest for image, manifest, _ in found)
+    assert {kind for kind, _, _ in found} == {
+        "container_image",
+        "image_index",
+        "helm_chart",
+        "signature",
+        "sbom",
+        "attestation",
+        "artifact",
+    }
+    media_types = {media for _, _, media in found}
+    assert "application/vnd.docker.distribution.manifest.v1+prettyjws" in media_types
+    assert "application/vnd.oci.artifact.manifest.v1+json" in media_types
+    layers = [
+        layer
+        for (text,) in rows(
+            db_path, f"SELECT layers FROM image_manifests WHERE region = '{NATIVE}'"
+        )
+        for layer in json.loads(text or "[]")
+    ]
+    assert any(layer["urls"] and "foreign" in layer["media_type"] for layer in layers)
+    assert any((layer["media_type"] or "").endswith("+zstd") for layer in layers)
+    (tagged,) = rows(
+        db_path,
+        "SELECT subject_digest FROM images "
+        "WHERE artifact_kind = 'signature' AND repository_name = 'shop/payments'",
+    )
+    assert tagged[0] is not None
