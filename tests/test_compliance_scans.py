@@ -403,7 +403,7 @@ def test_kinds_keep_artifacts_out_of_the_image_checks() -> None:
     def pushed_long_ago(image: Image) -> Image:
         return msgspec.structs.replace(image, image_pushed_at=old)
 
-    attached = [
+    attached: list[tuple[str, str, dict[str, Any]]] = [
         ("sha256:sig", "signature", {"subject_digest": "sha256:app"}),
         ("sha256:att", "attestation", {}),
         ("sha256:sbom", "sbom", {}),
