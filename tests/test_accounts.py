@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import boto3
 import pytest
+from aiobotocore.client import AioBaseClient
+from aiobotocore.session import AioSession
 from awsproxy import AwsProxy, Rule
-from conftest import ACCESS_KEY, SECRET_KEY, cli, make_config, run_scan
+from conftest import ACCESS_KEY, SECRET_KEY, ListSink, cli, make_config, run_scan
 from hypothesis import given
 from hypothesis import strategies as st
 
 from crawler.demo import docker_manifest, encode
+from crawler.graph import scan
 from crawler.plan import in_shard, shard_of
+from crawler.records import ScanRecord
 
 ALPHA, BRAVO, CHARLIE = "111111111111", "222222222222", "333333333333"
 
@@ -62,6 +69,71 @@ def test_each_account_is_scanned_through_its_role(accounts: str, proxy: AwsProxy
     assert summary.accounts[BRAVO]["us-east-1"].images == 1
     assert summary.status == "complete"
     assert proxy.calls["AssumeRole"] == 2
+    # The scan's own identity only: AssumeRole's answer names each assumed role.
+    assert proxy.calls["GetCallerIdentity"] == 1
+
+
+def test_an_accounts_role_is_refreshed_through_the_scans_sts_client(
+    accounts: str, proxy: AwsProxy
+) -> None:
+    """900 s sessions are inside botocore's refresh window: each account's role is assumed
+    again mid-scan, and the accounts complete."""
+    config = make_config(
+        proxy,
+        regions=["us-east-1"],
+        accounts=accounts_config(ALPHA, BRAVO),
+        **{"auth.duration_seconds": 900},
+    )
+    summary, sink = run_scan(config)
+    assert summary.status == "complete"
+    assert proxy.calls["AssumeRole"] > 2
+    assert len(sink.of("repository")) == 3
+
+
+def test_a_failed_assume_role_is_retried(accounts: str, proxy: AwsProxy) -> None:
+    """The endpoint and the base credentials were proved at the start: a 5xx on an account's
+    AssumeRole is retried, not taken for a role that cannot be assumed."""
+    proxy.rules.append(Rule("server_error", operation="AssumeRole", within=BRAVO, times=1))
+    config = make_config(proxy, regions=["us-east-1"], accounts=accounts_config(ALPHA, BRAVO))
+    summary, _ = run_scan(config)
+    assert summary.status == "complete"
+    assert summary.accounts[BRAVO]["us-east-1"].repositories == 1
+    assert proxy.calls["AssumeRole"] == 3
+
+
+class LiveClients(ListSink):
+    """Counts the botocore clients alive whenever records arrive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    async def write(self, batch: Sequence[ScanRecord]) -> None:
+        gc.collect()
+        self.seen.append(sum(isinstance(o, AioBaseClient) for o in gc.get_objects()))
+        await super().write(batch)
+
+
+def test_a_finished_account_releases_its_clients(accounts: str, proxy: AwsProxy) -> None:
+    """One account at a time, three accounts of two regions: while any account is scanned,
+    only its own ECR clients and the scan's STS client are alive, never a finished account's."""
+    config = make_config(
+        proxy,
+        regions=["us-east-1", "eu-west-1"],
+        accounts=accounts_config(ALPHA, BRAVO, CHARLIE),
+        **{"concurrency.accounts": 1, "collect.manifests": "off"},
+    )
+    session = AioSession()
+    session.set_credentials(ACCESS_KEY, SECRET_KEY)
+    sink = LiveClients()
+    gc.collect()
+    before = sum(isinstance(o, AioBaseClient) for o in gc.get_objects())
+    summary = anyio.run(lambda: scan(config, sink, session=session))
+    assert summary.status == "complete"
+    assert len(sink.seen) > 3
+    assert max(sink.seen) - before <= 2 + 1  # two regions' ECR clients, one STS client
+    gc.collect()
+    assert sum(isinstance(o, AioBaseClient) for o in gc.get_objects()) == before
 
 
 def test_one_failing_account_does_not_stop_the_others(

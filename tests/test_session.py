@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import boto3
 import pytest
+from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioRefreshableCredentials
+from aiobotocore.session import AioSession
 from awsproxy import AwsProxy, Rule
 from conftest import ACCESS_KEY, SECRET_KEY, make_config, run_scan
 
+from crawler.aws.session import SharedTLSSession, role_session, share_tls
 from crawler.demo import docker_manifest, encode
 from crawler.errors import CredentialsError
 
@@ -81,3 +87,33 @@ def test_slow_region_times_out_into_an_error_record(proxy: AwsProxy) -> None:
     assert summary.retries >= 1
     assert summary.regions["us-east-1"].errors == 0
     assert summary.regions["us-east-1"].images > 0
+
+
+def test_clients_share_one_tls_context() -> None:
+    """Every client of the scan's session and of its role sessions builds its HTTP session
+    from the same TLS context (the CA bundle is loaded once); a proxy gets contexts of its
+    own."""
+    base = AioSession()
+    share_tls(base)
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    credentials = AioRefreshableCredentials(
+        "AKIAROLE", "secret", "token", expiry_time=expiry, refresh_using=dict, method="test"
+    )
+    role = role_session(base, credentials)
+    config = role.get_default_client_config()
+    assert config is not None
+    assert config.http_session_cls is SharedTLSSession  # type: ignore[attr-defined]
+    first, _ = SharedTLSSession(verify=True)._build_ssl_contexts(None)
+    again, _ = SharedTLSSession(verify=True)._build_ssl_contexts(None)
+    proxied, _ = SharedTLSSession(verify=True)._build_ssl_contexts("http://127.0.0.1:3128")
+    assert first is again
+    assert proxied is not first
+
+
+def test_a_callers_client_defaults_are_kept() -> None:
+    """A session whose caller set default client settings keeps them."""
+    own = AioConfig(connect_timeout=7)
+    session = AioSession()
+    session.set_default_client_config(own)
+    share_tls(session)
+    assert session.get_default_client_config() is own
