@@ -157,7 +157,7 @@ def _result(registry: Registry, most: int, description: str, runs: list[Run]) ->
             f"each run lists its accounts under `accounts:` with role `{ROLE}` and "
             "`concurrency.accounts` = their number (default 8: 20 accounts would run in three "
             f"waves); the base credentials are {everything[0]}'s. The bound of each row is that "
-            "of its own accounts (through a role: three STS calls before the first ECR call).",
+            "of its own accounts (through a role: two STS calls before the first ECR call).",
             "the boto3 baseline and cartography scan one account only and do not run here.",
             *[_start_note(run) for run in runs],
         ],

@@ -81,12 +81,12 @@ def lower_bound(
     scan_results: bool = False,
 ) -> Bound:
     """`roles`: each account is scanned through a role (`accounts:` in the crawler's config),
-    so its first ECR call waits for three STS calls one after the other: GetCallerIdentity of
-    the base credentials, AssumeRole, and GetCallerIdentity of the role."""
+    so its first ECR call waits for two STS calls one after the other: GetCallerIdentity of
+    the base credentials and AssumeRole (whose answer names the role session)."""
     scenario = registry.scenario
     latency = scenario.latency.seconds
     size = page_size(scenario)
-    sts = latency(1) * (3 if roles else 1)
+    sts = latency(1) * (2 if roles else 1)
     terms: list[Limit] = []
     for account, region in registry.account_regions():
         if accounts is not None and account not in accounts:
