@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 from crawler.media_types import (
     COSIGN_SIGNATURE,
@@ -80,6 +80,8 @@ _TYPES: dict[str, ArtifactKind] = {
 # cosign's tag-based discovery: the subject's digest with ":" made "-", then the suffix.
 _COSIGN_TAG = re.compile(r"(sha256|sha384|sha512)-([0-9a-f]{64,128})\.(sig|att|sbom)")
 _COSIGN_KINDS: dict[str, ArtifactKind] = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
+# The shortest: sha256-, 64 hex digits, .sig
+COSIGN_TAG_LENGTH = 75
 # in-toto layers (buildx) and cosign bundles name their predicate in these annotations.
 PREDICATE_ANNOTATIONS = ("in-toto.io/predicate-type", "dev.sigstore.bundle.predicateType")
 BUNDLE_CONTENT = "dev.sigstore.bundle.content"
@@ -121,16 +123,30 @@ def _refined(kind: ArtifactKind, by: str, annotations: Annotations) -> Verdict:
     return kind, by
 
 
-def _layers_kind(layers: Iterable[tuple[str | None, Annotations]]) -> Verdict | None:
+class Layer(Protocol):
+    """What the kind reads of a layer (crawler.records.Descriptor)."""
+
+    @property
+    def media_type(self) -> str | None: ...
+
+    @property
+    def annotations(self) -> Mapping[str, str] | None: ...
+
+
+def _layers_kind(layers: Sequence[Layer]) -> Verdict | None:
     """The kind the layers of a manifest with an image config name: cosign's signatures,
     attestations and SBOMs, and buildx attestation manifests, keep an image config and say
-    what they are in their layers' media types; several kinds: an attestation if any."""
+    what they are in their layers' media types, every layer alike (a container image's layers
+    are filesystems: the first says so). Several kinds: an attestation if any."""
+    first = layers[0].media_type if layers else None
+    if not first or type_kind(first) is None:
+        return None
     found: Verdict | None = None
-    for media_type, layer_annotations in layers:
-        kind = type_kind(media_type) if media_type else None
+    for layer in layers:
+        kind = type_kind(layer.media_type) if layer.media_type else None
         if kind is None:
             continue
-        verdict = _refined(kind, media_type or "", layer_annotations)
+        verdict = _refined(kind, layer.media_type or "", layer.annotations)
         if found is None or (verdict[0] == "attestation" != found[0]):
             found = verdict
     return found
@@ -141,7 +157,7 @@ def manifest_kind(
     *,
     artifact_type: str | None,
     config_type: str | None,
-    layers: Sequence[tuple[str | None, Annotations]],
+    layers: Sequence[Layer],
     annotations: Annotations,
     is_index: bool,
 ) -> Verdict:

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from crawler.artifacts import cosign_tag, described_kind
+from crawler.artifacts import COSIGN_TAG_LENGTH, cosign_tag, described_kind
 from crawler.aws.client import RegionClient
 from crawler.records import Image, ImageScanFindingsSummary, ImageScanStatus, Repository
 
@@ -93,11 +93,13 @@ def to_image(item: _ImageDetail, repository: Repository, host: str, linked: bool
     kind, by = described_kind(
         item.image_manifest_media_type, item.artifact_media_type, bool(subject)
     )
-    cosign = cosign_tag(item.image_tags) if item.image_tags else None
-    if cosign is not None and kind in ("container_image", "artifact", "unknown"):
-        kind, by = cosign[0], cosign[2]
-    if cosign is not None:
-        subject = subject or cosign[1]
+    for tag in item.image_tags:
+        # A cosign tag is 75 characters or more: the length rules out nearly every other tag.
+        if len(tag) >= COSIGN_TAG_LENGTH and (cosign := cosign_tag(item.image_tags)):
+            subject = subject or cosign[1]
+            if kind in ("container_image", "artifact", "unknown"):
+                kind, by = cosign[0], cosign[2]
+            break
     return Image(
         scan_id=repository.scan_id,
         account_id=repository.account_id,

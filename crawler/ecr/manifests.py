@@ -11,12 +11,18 @@ from typing import Any
 
 import msgspec
 
-from crawler.artifacts import manifest_kind
+from crawler.artifacts import ArtifactKind, manifest_kind
 from crawler.aws.client import RegionClient
 from crawler.cache import Entry, ManifestCache
 from crawler.ecr import Optional
 from crawler.errors import AwsError
-from crawler.media_types import ACCEPTED_MEDIA_TYPES, SCHEMA1_TYPES
+from crawler.media_types import (
+    ACCEPTED_MEDIA_TYPES,
+    DOCKER_MANIFEST,
+    IMAGE_CONFIG_TYPES,
+    OCI_MANIFEST,
+    SCHEMA1_TYPES,
+)
 from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
 
 BATCH = 100
@@ -28,6 +34,7 @@ Manifests = dict[str, Entry]
 # the cache. ImageNotFound (deleted meanwhile) is no failure; KmsError, Upstream* and
 # ImageInaccessible may pass, and are asked again next time.
 LASTING_FAILURES = frozenset({"UnsupportedImageType", "InvalidImageDigest"})
+PLAIN_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 
 
 class _ImageId(msgspec.Struct, rename="camel"):
@@ -260,14 +267,18 @@ def parse_manifest(
     config = manifest.config or _Blob()
     children = manifest.manifests
     is_index = children is not None
-    kind, by = manifest_kind(
-        media,
-        artifact_type=manifest.artifact_type,
-        config_type=config.media_type,
-        layers=[(layer.media_type, layer.annotations) for layer in layers or ()],
-        annotations=manifest.annotations,
-        is_index=is_index,
-    )
+    kind: ArtifactKind | None
+    if _plain_image(media, manifest.artifact_type, config.media_type, layers):
+        kind, by = "container_image", config.media_type
+    else:
+        kind, by = manifest_kind(
+            media,
+            artifact_type=manifest.artifact_type,
+            config_type=config.media_type,
+            layers=layers or (),
+            annotations=manifest.annotations,
+            is_index=is_index,
+        )
     return ImageManifest(
         **scope,
         media_type=media,
@@ -279,7 +290,10 @@ def parse_manifest(
         config_size=config.size,
         config_media_type=config.media_type,
         layers=layers,
-        total_size=_total(layers, is_index or platform is not None),
+        # The compressed size of the layers; unknown for an index or schema 1 (no sizes).
+        total_size=None
+        if is_index or platform is not None
+        else sum(layer.size or 0 for layer in layers or ()),
         platform=platform,
         annotations=manifest.annotations,
         subject=_descriptor(manifest.subject) if manifest.subject else None,
@@ -288,9 +302,19 @@ def parse_manifest(
     )
 
 
-def _total(layers: list[Descriptor] | None, unknown: bool) -> int | None:
-    """The compressed size of the layers; None for an index or schema 1 (no sizes)."""
-    return None if unknown else sum(layer.size or 0 for layer in layers or ())
+def _plain_image(
+    media: str | None, artifact: str | None, config: str | None, layers: list[Descriptor] | None
+) -> bool:
+    """The common case, told without crawler.artifacts: a Docker v2 or OCI manifest with an
+    image config, no artifactType, and a filesystem for its first layer (what an artifact that
+    keeps an image config never has: crawler.artifacts.manifest_kind)."""
+    if not layers or artifact is not None:
+        return False
+    return (
+        config in IMAGE_CONFIG_TYPES
+        and media in PLAIN_MANIFESTS
+        and (".tar" in (layers[0].media_type or ""))
+    )
 
 
 def unavailable_manifest(failure: str, *, scope: dict[str, str]) -> ImageManifest:
