@@ -60,6 +60,9 @@ ACCEPTED_MEDIA_TYPES = [
     DOCKER_SCHEMA1_SIGNED,
     OCI_ARTIFACT_MANIFEST,
 ]
+# What every scan asked for before schema 1 and artifact manifests were: the fallback should
+# ECR reject the longer list (crawler.ecr.manifests).
+SAFE_MEDIA_TYPES = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX]
 # Manifests that list other manifests (multi-arch images) rather than layers.
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})

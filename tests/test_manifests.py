@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from awsproxy import AwsProxy
+from awsproxy import AwsProxy, Call
+from awswire import AwsError as WireError
 from conftest import ListSink, ecr_client, make_config, run_scan
 
 import crawler.collect
@@ -365,3 +366,28 @@ def _asked(proxy: AwsProxy) -> list[str]:
 
     proxy.hooks.append(hook)
     return asked
+
+
+def test_an_ecr_that_takes_only_its_older_media_types_still_gives_every_manifest(
+    proxy: AwsProxy,
+) -> None:
+    """Should ECR reject the schema 1 and artifact types in acceptedMediaTypes, the crawler asks
+    again with the types it always took: every manifest read, no error record."""
+    older = {DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX}
+    asked: list[list[str]] = []
+
+    def strict_ecr(call: Call) -> dict[str, Any]:
+        types = call.request.get("acceptedMediaTypes", [])
+        asked.append(types)
+        if not set(types) <= older:
+            raise WireError(
+                "InvalidParameterException", "Invalid parameter at 'acceptedMediaTypes'"
+            )
+        return call.ask(call.operation, call.request)
+
+    proxy.handlers["BatchGetImage"] = strict_ecr
+    _, sink = run_scan(make_config(proxy, regions=["eu-west-1"]))
+    assert sink.of("error") == []
+    assert len(sink.of("imagemanifest")) == len(sink.of("image"))
+    assert any(not set(types) <= older for types in asked)  # the longer list was tried first
+    assert set(asked[-1]) == older

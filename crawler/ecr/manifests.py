@@ -21,6 +21,7 @@ from crawler.media_types import (
     DOCKER_MANIFEST,
     IMAGE_CONFIG_TYPES,
     OCI_MANIFEST,
+    SAFE_MEDIA_TYPES,
     SCHEMA1_TYPES,
 )
 from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
@@ -69,6 +70,7 @@ class ManifestSource:
 
     def __init__(self, optional: Optional, cache: ManifestCache, refetch: bool) -> None:
         self._client = optional.client
+        self._accepted = ACCEPTED_MEDIA_TYPES
         # A failed image is an optional error of its repository.
         self._errors = optional.errors
         self._cache = cache
@@ -91,13 +93,25 @@ class ManifestSource:
             yield fetched
 
     async def _fetch(self, registry_id: str, repository: str, digests: list[str]) -> Manifests:
-        reply = await self._client.call(
-            "batch_get_image",
-            registryId=registry_id,
-            repositoryName=repository,
-            imageIds=[{"imageDigest": d} for d in digests],
-            acceptedMediaTypes=ACCEPTED_MEDIA_TYPES,
-        )
+        params = {
+            "registryId": registry_id,
+            "repositoryName": repository,
+            "imageIds": [{"imageDigest": d} for d in digests],
+        }
+        try:
+            reply = await self._client.call(
+                "batch_get_image", acceptedMediaTypes=self._accepted, **params
+            )
+        except AwsError as exc:
+            # The API reference lists three acceptedMediaTypes values, yet ECR has answered
+            # with lists and indexes as asked since they exist; should it reject the schema 1
+            # or artifact types we add, ask again with those it always took.
+            if exc.code != "InvalidParameterException" or self._accepted is SAFE_MEDIA_TYPES:
+                raise
+            self._accepted = SAFE_MEDIA_TYPES
+            reply = await self._client.call(
+                "batch_get_image", acceptedMediaTypes=self._accepted, **params
+            )
         batch: _Batch = reply["decoded"]
         fetched: Manifests = {
             image.image_id.image_digest: (
