@@ -131,7 +131,7 @@ class Collection:
         with HeldImages(self._cache.directory) as held:
             async for page in list_images(region.client, repository, linked=True):
                 held.add(self._recent(page))
-            async for batch in source.get(*ids, held.indexes + _not_indexes(held.first())):
+            async for batch in source.get(*ids, held.indexes + held.first_digests):
                 yield await self._manifests(optional, repository, batch, read)
             waiting: list[Image] = []
             wanted: list[str] = []
