@@ -125,10 +125,8 @@ class Image(_Scoped, frozen=True, kw_only=True, tag="image"):
     last_archived_at: datetime | None = None
     last_activated_at: datetime | None = None
     subject_manifest_digest: str | None = None
-    # What the image is (crawler.artifacts: container_image, image_index, helm_chart, signature,
-    # sbom, attestation, artifact, unknown), from its manifest when manifests are read, else from
-    # DescribeImages' media types and tags; and the media type, in-toto predicate or cosign tag
-    # that decided it.
+    # What the image is (crawler.artifacts), from its manifest when read, else from DescribeImages'
+    # media types and tags; and the media type, predicate or cosign tag that decided it.
     artifact_kind: ArtifactKind | None = None
     artifact_kind_by: str | None = None
     # The image a signature, SBOM or attestation is about: subject_manifest_digest (an OCI
@@ -212,17 +210,16 @@ class ImageManifest(_Scoped, frozen=True, kw_only=True, tag="image_manifest"):
     layers: list[Descriptor] | None = None
     # Sum of the compressed layer sizes; null for an index and for schema 1 (no sizes).
     total_size: int | None = None
-    # Schema 1 only, from its architecture and the newest history entry's os: other manifests
-    # keep their platform in the config blob (not read) or their index (children).
+    # Schema 1 only (architecture, newest history entry's os): others keep it in the config blob
+    # (not read) or their index.
     platform: Platform | None = None
     annotations: dict[str, str] | None = None
     subject: Descriptor | None = None
     children: list[ManifestChild] | None = None
     # With collect.referrers: artifacts attached to this image (signatures, SBOMs, ...).
     referrers: list[Referrer] | None = None
-    # Why the manifest could not be read, for a reason that lasts (BatchGetImage's
-    # UnsupportedImageType, InvalidImageDigest): "code: reason", remembered in the cache so that
-    # later scans do not ask again; every other field is then null.
+    # "code: reason" of a lasting BatchGetImage failure (UnsupportedImageType, InvalidImageDigest),
+    # remembered in the cache so later scans do not ask again; every other field is then null.
     unavailable: str | None = None
 
 

@@ -40,6 +40,17 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
+# The scope of a manifest record parsed outside a scan.
+MANIFEST_SCOPE = {
+    "scan_id": "s",
+    "account_id": "1",
+    "region": "r",
+    "registry_id": "1",
+    "repository_name": "x",
+    "image_digest": "sha256:0",
+}
+
+
 def reseed(moto_url: str) -> None:
     """Back to the demo registry: moto's state is shared by every server in the process."""
     request = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")

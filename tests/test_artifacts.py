@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from conftest import MANIFEST_SCOPE
 
 from crawler.artifacts import cosign_tag, described_kind, settled
 from crawler.demo.data import attestation as buildx_attestation
@@ -40,14 +41,6 @@ from crawler.media_types import (
     OCI_MANIFEST,
 )
 
-SCOPE = {
-    "scan_id": "s",
-    "account_id": "1",
-    "region": "r",
-    "registry_id": "1",
-    "repository_name": "x",
-    "image_digest": "sha256:0",
-}
 SUBJECT_DIGEST = "sha256:" + "a" * 64
 SUBJECT: dict[str, Any] = {"mediaType": OCI_MANIFEST, "digest": SUBJECT_DIGEST, "size": 500}
 # The subject as DescribeImages describes it (crawler.demo.data.signature takes that).
@@ -57,7 +50,7 @@ BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 def kind_of(manifest: dict[str, Any] | str, media_type: str = "") -> tuple[str | None, str | None]:
     text = manifest if isinstance(manifest, str) else encode(manifest)[0]
-    record = parse_manifest(text, media_type, scope=SCOPE, referrers=None)
+    record = parse_manifest(text, media_type, scope=MANIFEST_SCOPE, referrers=None)
     return record.artifact_kind, record.artifact_kind_by
 
 
@@ -110,7 +103,7 @@ def test_schema1_is_a_container_image_with_layers_in_push_order_and_a_platform()
     text, media_type = schema1("legacy/app", "1.0", "s", layers=3)
     body = json.loads(text)
     for media, manifest_text in ((media_type, text), (DOCKER_SCHEMA1, json.dumps(body))):
-        record = parse_manifest(manifest_text, media, scope=SCOPE, referrers=None)
+        record = parse_manifest(manifest_text, media, scope=MANIFEST_SCOPE, referrers=None)
         assert (record.artifact_kind, record.artifact_kind_by) == ("container_image", media)
         assert record.schema_version == 1
         assert record.layers is not None
@@ -127,7 +120,7 @@ def test_schema1_is_a_container_image_with_layers_in_push_order_and_a_platform()
 def test_layers_as_they_are() -> None:
     """Foreign layers keep their urls, zstd and non-distributable layers their media types."""
     record = parse_manifest(
-        encode(windows_image("w", "10.0.17763.6414"))[0], "", scope=SCOPE, referrers=None
+        encode(windows_image("w", "10.0.17763.6414"))[0], "", scope=MANIFEST_SCOPE, referrers=None
     )
     assert record.layers is not None
     foreign = [layer for layer in record.layers if layer.urls]
@@ -135,7 +128,7 @@ def test_layers_as_they_are() -> None:
     assert all(layer.media_type and "foreign" in layer.media_type for layer in foreign)
     assert foreign[0].urls
     assert foreign[0].urls[0].endswith(str(foreign[0].digest))
-    zstd = parse_manifest(encode(zstd_image("z"))[0], "", scope=SCOPE, referrers=None)
+    zstd = parse_manifest(encode(zstd_image("z"))[0], "", scope=MANIFEST_SCOPE, referrers=None)
     assert {layer.media_type for layer in zstd.layers or ()} == {
         "application/vnd.oci.image.layer.v1.tar+zstd"
     }
@@ -144,7 +137,7 @@ def test_layers_as_they_are() -> None:
         "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
     )
     nondistributable["layers"][0]["urls"] = ["https://example.com/layer"]
-    record = parse_manifest(encode(nondistributable)[0], "", scope=SCOPE, referrers=None)
+    record = parse_manifest(encode(nondistributable)[0], "", scope=MANIFEST_SCOPE, referrers=None)
     assert record.artifact_kind == "container_image"
     assert record.layers
     assert record.layers[0].urls == ["https://example.com/layer"]
@@ -159,7 +152,9 @@ def test_windows_platforms_keep_os_version_and_features() -> None:
         "os.features": ["win32k"],
     }
     child = {"mediaType": DOCKER_MANIFEST, "digest": "sha256:c", "size": 1, "platform": platform}
-    record = parse_manifest(encode(manifest_list([child]))[0], "", scope=SCOPE, referrers=None)
+    record = parse_manifest(
+        encode(manifest_list([child]))[0], "", scope=MANIFEST_SCOPE, referrers=None
+    )
     assert record.children is not None
     found = record.children[0].platform
     assert found is not None
@@ -173,7 +168,7 @@ def test_windows_platforms_keep_os_version_and_features() -> None:
 def test_artifact_manifest_blobs_are_its_layers() -> None:
     """The OCI 1.1 drafts' artifact manifest: blobs as layers, with subject and sizes."""
     manifest = artifact_manifest("m", SUBJECT)
-    record = parse_manifest(encode(manifest)[0], "", scope=SCOPE, referrers=None)
+    record = parse_manifest(encode(manifest)[0], "", scope=MANIFEST_SCOPE, referrers=None)
     assert record.media_type == OCI_ARTIFACT_MANIFEST
     assert record.layers
     assert record.layers[0].digest == manifest["blobs"][0]["digest"]

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from awsproxy import AwsProxy, Call
 from awswire import AwsError as WireError
-from conftest import ListSink, ecr_client, make_config, run_scan
+from conftest import MANIFEST_SCOPE, ListSink, ecr_client, make_config, run_scan
 
 import crawler.collect
 import crawler.ecr.manifests
@@ -19,15 +19,6 @@ import crawler.held
 from crawler.demo import COSIGN_SIGNATURE, docker_manifest, encode
 from crawler.ecr.manifests import parse_manifest
 from crawler.media_types import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-
-SCOPE = {
-    "scan_id": "s",
-    "account_id": "1",
-    "region": "r",
-    "registry_id": "1",
-    "repository_name": "x",
-    "image_digest": "sha256:0",
-}
 
 
 def test_index_children_have_platforms_and_know_their_parent(proxy: AwsProxy) -> None:
@@ -153,12 +144,12 @@ def test_docker_manifest_list_and_garbage_parse() -> None:
             ],
         }
     )
-    record = parse_manifest(text, "", scope=SCOPE, referrers=None)
+    record = parse_manifest(text, "", scope=MANIFEST_SCOPE, referrers=None)
     assert record.children is not None
     [child] = record.children
     assert child.platform is not None
     assert (child.platform.variant, child.attestation) == ("v7", False)
-    broken = parse_manifest("{not json", "application/x", scope=SCOPE, referrers=None)
+    broken = parse_manifest("{not json", "application/x", scope=MANIFEST_SCOPE, referrers=None)
     assert (broken.media_type, broken.layers) == ("application/x", None)
 
 

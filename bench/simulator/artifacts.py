@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 Artifact = Literal[
     "schema1",
@@ -34,16 +34,7 @@ Artifact = Literal[
     "windows",
     "zstd",
 ]
-ARTIFACTS: tuple[Artifact, ...] = (
-    "schema1",
-    "helm",
-    "cosign_signature",
-    "sbom",
-    "attestation",
-    "artifact_manifest",
-    "windows",
-    "zstd",
-)
+ARTIFACTS: tuple[Artifact, ...] = get_args(Artifact)
 # Artifacts about the image before them (their subject).
 ATTACHED: frozenset[str] = frozenset(
     {"cosign_signature", "sbom", "attestation", "artifact_manifest"}
