@@ -237,10 +237,55 @@ def checks(args: argparse.Namespace) -> int:
     if args.input is None:
         print("ecr-crawler checks: error: give INPUT, a saved scan (or --list)", file=sys.stderr)
         return EXIT_USAGE
-    settings = _load_config(args).compliance
+    config = _load_config(args)
     return check_saved(
-        args.input, settings, output_format=args.format, output=args.output, fail_on=args.fail_on
+        args.input,
+        config.compliance,
+        output_format=args.format,
+        output=args.output,
+        fail_on=args.fail_on,
+        lifecycle=config.lifecycle,
     )
+
+
+@command(
+    "lifecycle",
+    help="what lifecycle policies would expire or archive in a saved scan, and the cost saved",
+    description="Evaluate each repository's lifecycle policy (or, with --policy, a proposed one "
+    "for every repository) over a scan saved as JSON lines or by the SQLite sink, as ECR would "
+    "at the scan's start: images and bytes expired or archived per repository and in total, "
+    "the storage that saves a month at the config's prices (lifecycle:), and the danger list: "
+    "images in use, carrying a protected tag, or the newest of their repository. No AWS call "
+    "(docs/lifecycle.md).",
+    epilog="examples:\n  ecr-crawler lifecycle inventory.db\n"
+    "  ecr-crawler lifecycle inventory.jsonl.gz --policy keep-10.json --repositories 'web/*'\n"
+    "  ecr-crawler lifecycle inventory.db --format json | jq .totals\n\n"
+    "exit codes: 0 evaluated, 2 bad usage, config, input or policy (one line per invalid rule)",
+    options=(
+        option("input", metavar="INPUT", help="a saved scan"),
+        CONFIG,
+        option(
+            "--policy",
+            metavar="FILE",
+            help="a proposed lifecycle policy (JSON) for every "
+            "repository, instead of each one's own",
+        ),
+        option(
+            "--repositories",
+            metavar="GLOB",
+            help="only repositories whose name matches (* and ? are wildcards)",
+        ),
+        option("--format", choices=["table", "json"], default="table"),
+        option("--output", metavar="PATH", help="write the report here (stdout)"),
+    ),
+)
+def lifecycle(args: argparse.Namespace) -> int:
+    from crawler.lifecycle.command import run_saved, write_dry_run
+
+    settings = _load_config(args).lifecycle
+    run = run_saved(args.input, settings, policy_file=args.policy, repositories=args.repositories)
+    write_dry_run(run, args.format, args.output)
+    return EXIT_OK
 
 
 @command(

@@ -15,8 +15,9 @@ from crawler.compliance.checker import Checker, Report, select
 from crawler.compliance.checks import RULES
 from crawler.compliance.formats import print_table, severity_line, to_json, to_sarif
 from crawler.compliance.html import to_html
-from crawler.config import Compliance
+from crawler.config import Compliance, Lifecycle
 from crawler.errors import ConfigError
+from crawler.lifecycle.report import DryRun, dry_run
 from crawler.sinks.saved import open_saved
 
 Format = Literal["table", "json", "sarif", "html"]
@@ -39,9 +40,11 @@ def check_saved(
     output_format: Format = "table",
     output: str | None = None,
     fail_on: str | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> int:
     """Run the checks over a saved scan, write the report, and return the exit code: 4 when
-    an unsuppressed finding at or above `fail_on` remains, else 0."""
+    an unsuppressed finding at or above `fail_on` remains, else 0. The HTML report also has
+    the lifecycle dry run of the repositories' own policies, priced as `lifecycle` says."""
     select(settings)  # a bad selection fails before the input is read
     saved = open_saved(location)
     # Ages are measured at the scan's start, so a saved scan always gives the same findings.
@@ -49,11 +52,16 @@ def check_saved(
     for record in saved.records:
         checker.observe(record)
     report = checker.finish()
-    write_report(report, output_format, output)
+    run = None
+    if output_format == "html":
+        run = dry_run(checker.inventory.lifecycle, lifecycle or Lifecycle(), checker.as_of)
+    write_report(report, output_format, output, run)
     return gate(report, fail_on)
 
 
-def write_report(report: Report, output_format: Format, output: str | None) -> None:
+def write_report(
+    report: Report, output_format: Format, output: str | None, lifecycle: DryRun | None = None
+) -> None:
     if output_format == "table":
         if output is None:
             print_table(report, Console(width=None if sys.stdout.isatty() else 160))
@@ -62,7 +70,7 @@ def write_report(report: Report, output_format: Format, output: str | None) -> N
             print_table(report, Console(file=file, width=160, color_system=None))
         return
     if output_format == "html":
-        text = to_html(report)
+        text = to_html(report, lifecycle)
     else:
         data = to_sarif(report) if output_format == "sarif" else to_json(report)
         text = json.dumps(data, indent=2, default=str) + "\n"

@@ -10,6 +10,8 @@ from crawler import __version__
 from crawler.compliance.checker import Outcome, Report
 from crawler.compliance.formats import severity_line
 from crawler.compliance.rules import RANK, SEVERITIES
+from crawler.lifecycle.output import image_name, notes, size
+from crawler.lifecycle.report import DryRun
 from crawler.records import Finding
 
 COLORS = {
@@ -173,7 +175,52 @@ def _section(outcome: Outcome) -> str:
     return head + table + "</section>"
 
 
-def to_html(report: Report) -> str:
+def lifecycle_section(run: DryRun) -> str:
+    """What the repositories' lifecycle policies would expire or archive, what that saves a
+    month, and the danger list (`ecr-crawler lifecycle`, docs/lifecycle.md)."""
+    totals = run.totals()
+    rows = []
+    for outcome in run.outcomes:
+        _, region, name = outcome.key
+        expire, expire_bytes = outcome.tally("expire")
+        archive, archive_bytes = outcome.tally("transition")
+        cells = [outcome.images, expire, size(expire_bytes), archive, size(archive_bytes)]
+        cells += [f"{outcome.savings(run.settings):.2f}", len(outcome.dangers)]
+        rows.append(
+            f"<tr><td><code>{escape(region)}/{escape(name)}</code></td>"
+            + "".join(f'<td class="n">{c}</td>' for c in cells)
+            + "</tr>"
+        )
+    dangers = [
+        f"<tr><td><code>{escape(o.key[1])}/{escape(o.key[2])}</code></td>"
+        f"<td><code>{escape(image_name(d.action))}</code></td>"
+        f"<td>{'archive' if d.action.type == 'transition' else 'expire'}</td>"
+        f'<td class="n">{d.action.rule}</td><td>{escape("; ".join(d.reasons))}</td></tr>'
+        for o in run.outcomes
+        for d in o.dangers
+    ]
+    listing = (
+        "<table><thead><tr><th>repository</th><th>image</th><th>action</th><th>rule</th>"
+        f"<th>why</th></tr></thead><tbody>{''.join(dangers)}</tbody></table>"
+        if dangers
+        else '<p class="note">danger list: empty</p>'
+    )
+    note = "".join(f'<p class="note">{escape(line)}</p>' for line in notes(run))
+    return (
+        '<section id="lifecycle"><h2>Lifecycle and cost</h2>'
+        f"<p><strong>{int(totals['expire_images'])} images ({size(totals['expire_bytes'])}) "
+        f"would expire and {int(totals['archive_images'])} ({size(totals['archive_bytes'])}) "
+        f"move to the archive: ${totals['monthly_savings']:.2f} a month saved</strong> at "
+        f"${run.settings.price_per_gb_month}/GB-month standard and "
+        f"${run.settings.archive_price_per_gb_month}/GB-month archive.</p>"
+        "<table><thead><tr><th>repository</th><th>images</th><th>expire</th>"
+        "<th>expire bytes</th><th>archive</th><th>archive bytes</th><th>$/month</th>"
+        f"<th>danger</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<h3>Danger list</h3>{listing}{note}</section>"
+    )
+
+
+def to_html(report: Report, lifecycle: DryRun | None = None) -> str:
     accounts = ", ".join(report.account_ids) or "?"
     expired = "".join(
         f"<li><code>{escape(u.suppression.check)}</code> for "
@@ -196,5 +243,6 @@ def to_html(report: Report) -> str:
         f"<h2>Summary</h2>{_summary(report)}"
         + (f"<h2>Expired suppressions</h2><ul>{expired}</ul>" if expired else "")
         + "".join(_section(o) for o in report.outcomes)
+        + (lifecycle_section(lifecycle) if lifecycle is not None else "")
         + "</body></html>\n"
     )

@@ -29,6 +29,7 @@ from crawler.compliance.rules import RANK, at_least
 from crawler.compliance.scans import outcome, scannable, severity_counts
 from crawler.compliance.tally import Tally
 from crawler.config import Compliance
+from crawler.lifecycle.report import Holdings
 from crawler.media_types import INDEX_TYPES
 from crawler.records import (
     Error,
@@ -157,6 +158,7 @@ class Inventory:
 
     def __init__(self, settings: Compliance, as_of: datetime) -> None:
         self.threshold = settings.vulnerability_severity
+        self.as_of = as_of
         self.not_pulled_before = as_of - timedelta(days=settings.not_pulled_days)
         self.untagged_before = as_of - timedelta(days=settings.untagged_days)
         self.repos: dict[RepoKey, RepoState] = {}
@@ -170,6 +172,8 @@ class Inventory:
         self.template_errors: set[Unit] = set()
         self.scan_id: str | None = None
         self.summary: ScanSummary | None = None
+        # The images of repositories with a lifecycle policy, for the lifecycle evaluator.
+        self.lifecycle = Holdings(only_with_policy=True)
 
     def repo(self, account: str, region: str, name: str) -> RepoState:
         key = (account, region, name)
@@ -219,6 +223,7 @@ class Inventory:
 
     def observe(self, record: ScanRecord) -> None:
         self.scan_id = self.scan_id or record.scan_id
+        self.lifecycle.observe(record)
         if isinstance(record, Image):
             self._image(record)
         elif isinstance(record, Repository):

@@ -217,6 +217,24 @@ class Compliance(_Section, frozen=True):
     """Accepted findings: each names a check, a resource, a reason and an expiry date."""
 
 
+class Lifecycle(_Section, frozen=True):
+    price_per_gb_month: Annotated[float, msgspec.Meta(ge=0)] = 0.10
+    """Dollars per GB-month (2**30 bytes) of ECR standard storage, for the monthly savings of
+    `ecr-crawler lifecycle`: AWS's public price for private repositories
+    (https://aws.amazon.com/ecr/pricing/); set your region's or your contract's."""
+    archive_price_per_gb_month: Annotated[float, msgspec.Meta(ge=0)] = 0.10
+    """Dollars per GB-month of the ECR archive storage class: the public price of its first
+    150 TB a month, the same as standard (0.07 above it); archiving saves the difference."""
+    protected_tags: list[Text] = msgspec.field(
+        default_factory=lambda: ["latest", "stable", "prod*", "release*"]
+    )
+    """Tags (* is a wildcard) that deployments pull by name: an image carrying one that a
+    lifecycle rule would expire or archive is on the danger list."""
+    in_use_days: PositiveInt = 7
+    """An image Inspector saw running (last_in_use_at) this many days before the scan counts
+    as in use, as does one with an in_use_count above 0 (collect.inspector)."""
+
+
 class SinkOptions(_Section, frozen=True):
     postgres_schema: Annotated[
         str,
@@ -282,3 +300,4 @@ class Config(_Section, frozen=True):
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     log: Log = msgspec.field(default_factory=Log)
     compliance: Compliance = msgspec.field(default_factory=Compliance)
+    lifecycle: Lifecycle = msgspec.field(default_factory=Lifecycle)

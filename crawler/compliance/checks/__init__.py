@@ -14,6 +14,7 @@ from crawler.compliance.rules import Rule
 # Imported for their @check registrations; their order is the report order.
 from crawler.compliance.checks import scanning  # noqa: F401
 from crawler.compliance.checks import repositories  # noqa: F401
+from crawler.compliance.checks import lifecycle  # noqa: F401
 from crawler.compliance.checks import access  # noqa: F401
 from crawler.compliance.checks import vulnerabilities  # noqa: F401
 from crawler.compliance.checks import images  # noqa: F401
