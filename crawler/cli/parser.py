@@ -19,6 +19,7 @@ examples:
   ecr-crawler scan --regions us-east-1,eu-west-1 --sink jsonl:inventory.jsonl
   ecr-crawler scan --regions all --sink - | jq -r 'select(.type=="image") | .image_uri'
   ecr-crawler scan -c config.yaml --log-format json 2> scan.log
+  ecr-crawler lifecycle inventory.db --policy proposed.json
 
 exit codes: 0 complete, 1 completed with errors, 2 bad usage or config,
             3 credentials missing or rejected, 4 findings at or above --fail-on,

@@ -185,7 +185,7 @@ def lifecycle_section(run: DryRun) -> str:
         expire, expire_bytes = outcome.tally("expire")
         archive, archive_bytes = outcome.tally("transition")
         cells = [outcome.images, expire, size(expire_bytes), archive, size(archive_bytes)]
-        cells += [f"{outcome.savings(run.settings):.2f}", len(outcome.dangers)]
+        cells += [f"{outcome.savings(run.settings):.4f}", len(outcome.dangers)]
         rows.append(
             f"<tr><td><code>{escape(region)}/{escape(name)}</code></td>"
             + "".join(f'<td class="n">{c}</td>' for c in cells)
@@ -210,9 +210,9 @@ def lifecycle_section(run: DryRun) -> str:
         '<section id="lifecycle"><h2>Lifecycle and cost</h2>'
         f"<p><strong>{int(totals['expire_images'])} images ({size(totals['expire_bytes'])}) "
         f"would expire and {int(totals['archive_images'])} ({size(totals['archive_bytes'])}) "
-        f"move to the archive: ${totals['monthly_savings']:.2f} a month saved</strong> at "
-        f"${run.settings.price_per_gb_month}/GB-month standard and "
-        f"${run.settings.archive_price_per_gb_month}/GB-month archive.</p>"
+        f"move to the archive: ${totals['monthly_savings']:.4f} a month saved</strong> at "
+        f"${run.settings.price_per_gb_month:.2f}/GB-month standard and "
+        f"${run.settings.archive_price_per_gb_month:.2f}/GB-month archive.</p>"
         "<table><thead><tr><th>repository</th><th>images</th><th>expire</th>"
         "<th>expire bytes</th><th>archive</th><th>archive bytes</th><th>$/month</th>"
         f"<th>danger</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"

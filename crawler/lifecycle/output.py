@@ -49,13 +49,13 @@ def print_dry_run(run: DryRun, console: Console) -> None:
         size(totals["expire_bytes"]),
         str(int(totals["archive_images"])),
         size(totals["archive_bytes"]),
-        f"{totals['monthly_savings']:.2f}",
+        f"{totals['monthly_savings']:.4f}",
         str(int(totals["dangers"])),
     )
     console.print(table)
     console.print(
-        f"prices: standard ${run.settings.price_per_gb_month}/GB-month, archive "
-        f"${run.settings.archive_price_per_gb_month}/GB-month (lifecycle: in the config)"
+        f"prices: standard ${run.settings.price_per_gb_month:.2f}/GB-month, archive "
+        f"${run.settings.archive_price_per_gb_month:.2f}/GB-month (lifecycle: in the config)"
     )
     _print_dangers(run, console)
     for line in notes(run):
@@ -73,7 +73,7 @@ def _row(outcome: Outcome, run: DryRun) -> list[str]:
         size(expire_bytes),
         str(archive),
         size(archive_bytes),
-        f"{outcome.savings(run.settings):.2f}",
+        f"{outcome.savings(run.settings):.4f}",
         str(len(outcome.dangers)),
     ]
 

@@ -129,7 +129,7 @@ class DryRun:
             "expire_bytes": sum(b for _, b in expire),
             "archive_images": sum(n for n, _ in archive),
             "archive_bytes": sum(b for _, b in archive),
-            "monthly_savings": round(sum(o.savings(self.settings) for o in self.outcomes), 2),
+            "monthly_savings": round(sum(o.savings(self.settings) for o in self.outcomes), 4),
             "dangers": sum(len(o.dangers) for o in self.outcomes),
         }
 
