@@ -3,7 +3,8 @@
 Memory stays bounded by the number of repositories, not images: per repository its record,
 counters with a few example images each, and the two images the vulnerability check names (the
 one tagged `latest` and the most recently pushed one); per account-region its registry record.
-Image records are never kept.
+Image records are never kept; the lifecycle check keeps a few fields of each image of a
+repository with a lifecycle policy (crawler.lifecycle.report.Holdings).
 
 An image's scan result is read as `crawler.compliance.scans` says, whichever call gave it; a
 missing one means "never scanned" only where the scan asked for it (`Inventory.results_known`).
