@@ -12,6 +12,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from crawler.cache import ManifestCache, default_cache_dir
 from crawler.config import Config
+from crawler.ecr.manifests import PARSER
 from crawler.records import ScanRecord
 from crawler.sinks import Sink
 from crawler.stats import ScanStats
@@ -54,7 +55,7 @@ async def manifest_cache(config: Config) -> AsyncIterator[ManifestCache | None]:
     if config.collect.manifests == "off":
         yield None
         return
-    cache = ManifestCache(config.cache_dir or default_cache_dir())
+    cache = ManifestCache(config.cache_dir or default_cache_dir(), PARSER)
     try:
         yield cache
     finally:

@@ -4,6 +4,7 @@ attestations, Windows and zstd images), multi-arch indexes, referrers and the di
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -233,11 +234,17 @@ def test_without_manifests_the_kind_comes_from_describe_images(proxy: AwsProxy) 
 
 def test_second_scan_of_every_kind_asks_nothing(proxy: AwsProxy) -> None:
     """Every kind's manifest is cached: the second scan makes no BatchGetImage call and writes
-    the same manifest records."""
+    the same manifest records; so does a scan whose cache another version parsed (from the
+    kept text)."""
     config = make_config(proxy, regions=["us-east-1"])
     _, first = run_scan(config)
     proxy.calls.clear()
     _, second = run_scan(config)
+    assert config.cache_dir is not None
+    with sqlite3.connect(Path(config.cache_dir) / "manifests.sqlite") as db:
+        db.execute("UPDATE manifests SET parsed = x'c0ffee', parser = 'another version'")
+    db.close()
+    _, third = run_scan(config)
     assert proxy.calls["BatchGetImage"] == 0
 
     def stripped(sink: ListSink) -> list[Any]:
@@ -247,6 +254,7 @@ def test_second_scan_of_every_kind_asks_nothing(proxy: AwsProxy) -> None:
         )
 
     assert stripped(second) == stripped(first)
+    assert stripped(third) == stripped(first)
 
 
 def test_lasting_failures_are_remembered_not_asked_again(
