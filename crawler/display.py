@@ -1,9 +1,12 @@
 """What a person sees on a terminal: the live progress line, the scan summary, the table of
-`ecr-crawler permissions`."""
+`ecr-crawler permissions`, and where a report command writes (stdout or --output)."""
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -11,6 +14,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from crawler.errors import ConfigError
 
 if TYPE_CHECKING:  # each command imports only what it shows
     from crawler.graph import ScanStats
@@ -102,3 +107,24 @@ def print_permissions(report: Report, console: Console) -> None:
         console.print_json(data=report.policy_statement())
     elif report.exit_code == 0:
         console.print(Text("all actions the config needs work", style="green"))
+
+
+def write_text(text: str, output: str | None) -> None:
+    """A report's text to stdout, or to the file `output` (a ConfigError when it cannot be)."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{output}: cannot write the report: {exc.strerror}") from None
+
+
+def print_to(show: Callable[[Console], None], output: str | None) -> None:
+    """A report's tables on stdout (160 columns off a terminal), or in the file `output`,
+    uncoloured."""
+    if output is None:
+        show(Console(width=None if sys.stdout.isatty() else 160))
+        return
+    with open(output, "w", encoding="utf-8") as file:
+        show(Console(file=file, width=160, color_system=None))

@@ -10,6 +10,7 @@ import tempfile
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -150,10 +151,11 @@ class Result:
         return [msgspec.json.decode(line) for line in self.stdout.splitlines()]
 
 
-def cli(*args: str, env: dict[str, str], timeout: float = 60) -> Result:
-    """Run `python -m crawler ARGS` as a user would; stdout and stderr apart."""
+def cli(*args: str, env: dict[str, str], timeout: float = 60, cwd: Path | None = None) -> Result:
+    """Run `python -m crawler ARGS` as a user would (in `cwd`); stdout and stderr apart."""
     done = subprocess.run(
         [sys.executable, "-m", "crawler", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

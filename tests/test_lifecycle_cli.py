@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
-from test_lifecycle import AS_OF, image, repository, rule, save
+from test_lifecycle import AS_OF, days_ago, image, repository, rule, save
 
 
 @pytest.fixture
@@ -93,3 +93,47 @@ def test_checks_report_an_image_in_use_that_a_policy_would_expire(
     found = [f for f in report["findings"] if f["check_id"] == "lifecycle-expires-in-use"]
     assert [(f["repository_name"], f["details"]["image_tags"]) for f in found] == [("app", ["1.0"])]
     assert "rule 1 would expire 1.0, which is in use" in found[0]["message"]
+
+
+def test_checks_count_in_use_as_the_configs_in_use_days_say(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """An image last seen running 10 days before the scan is not in use at the default
+    lifecycle.in_use_days (7), and is at 14: the check reads the config's lifecycle section."""
+    rules = [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]
+    db = save(tmp_path / "scan.db", [
+        repository(policy={"rules": rules}),
+        image("ran", ["1.0"], 9, in_use_count=0, last_in_use_at=days_ago(10)),
+        image("new", ["1.1"], 1, in_use_count=0),
+    ])  # fmt: skip
+    config = tmp_path / "config.yaml"
+    config.write_text("lifecycle:\n  in_use_days: 14\n")
+
+    def found(*args: str) -> list[str]:
+        done = cli("checks", str(db), "--format", "json", *args, env=env)
+        assert done.code == 0, done.stderr
+        findings = json.loads(done.stdout)["findings"]
+        return [f["message"] for f in findings if f["check_id"] == "lifecycle-expires-in-use"]
+
+    assert found() == []
+    assert found("-c", str(config)) == ["app: rule 1 would expire 1.0, which is in use"]
+
+
+def test_fail_on_danger_exits_4_after_writing_the_report(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """--fail-on-danger exits 4 (as checks --fail-on) when the danger list is not empty, with
+    the report written; 0 without the flag, and 0 with it when the list is empty."""
+    rules = [rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=1)]
+    path = save(tmp_path / "scan.jsonl", [
+        repository(policy={"rules": rules}), image("A", ["stable"], 2), image("B", ["v2"], 1),
+    ])  # fmt: skip
+    config = tmp_path / "config.yaml"
+    config.write_text("lifecycle:\n  protected_tags: []\n")
+    gated = cli("lifecycle", str(path), "--format", "json", "--fail-on-danger", env=env)
+    assert gated.code == 4, gated.stderr
+    assert json.loads(gated.stdout)["totals"]["dangers"] == 1
+    assert "1 images on the danger list (exit 4)" in gated.stderr
+    assert cli("lifecycle", str(path), env=env).code == 0
+    done = cli("lifecycle", str(path), "-c", str(config), "--fail-on-danger", env=env)
+    assert done.code == 0, done.stderr

@@ -5,11 +5,10 @@ lifecycle parts of `ecr-crawler checks` (the check, the HTML section)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import Result, cli
 
 from crawler.config import Lifecycle
 from crawler.lifecycle.command import run_saved
@@ -18,19 +17,11 @@ ROOT = Path(__file__).parent.parent
 PROPOSED = ROOT / "docs" / "examples" / "lifecycle-policy.json"
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m crawler ARGS` with no AWS setting at all."""
+def run(*args: str, cwd: Path) -> Result:
+    """`python -m crawler ARGS` in `cwd` with no AWS setting at all."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["XDG_CACHE_HOME"] = str(cwd / ".cache")
-    return subprocess.run(
-        [sys.executable, "-m", "crawler", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return cli(*args, env=env, timeout=120, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo registry scanned into demo-inventory.db, as README runs it."""
     cwd = tmp_path_factory.mktemp("lifecycle-demo")
     done = run("demo", "--quiet", cwd=cwd)
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     return cwd / "demo-inventory.db"
 
 
@@ -57,7 +48,7 @@ def test_readme_worked_example_is_what_the_command_prints(demo: Path) -> None:
     """Every row README shows of the proposed policy's dry run is a row of the real output,
     the totals and the danger list included."""
     done = run("lifecycle", str(demo), "--policy", str(PROPOSED), cwd=demo.parent)
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Lifecycle and cost", 1)[1].split("```", 2)[1]
     shown = [
@@ -92,7 +83,7 @@ def test_checks_run_the_lifecycle_check_and_html_has_the_section(demo: Path) -> 
     assert "skipped" in line
     html = demo.parent / "report.html"
     done = run("checks", str(demo), "--format", "html", "--output", str(html), cwd=demo.parent)
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     text = html.read_text()
     assert '<section id="lifecycle"><h2>Lifecycle and cost</h2>' in text
     assert "15 repositories have no lifecycle policy" in text

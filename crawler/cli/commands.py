@@ -260,7 +260,8 @@ def checks(args: argparse.Namespace) -> int:
     epilog="examples:\n  ecr-crawler lifecycle inventory.db\n"
     "  ecr-crawler lifecycle inventory.jsonl.gz --policy keep-10.json --repositories 'web/*'\n"
     "  ecr-crawler lifecycle inventory.db --format json | jq .totals\n\n"
-    "exit codes: 0 evaluated, 2 bad usage, config, input or policy (one line per invalid rule)",
+    "exit codes: 0 evaluated, 2 bad usage, config, input or policy (one line per invalid rule),\n"
+    "            4 an image on the danger list, with --fail-on-danger",
     options=(
         option("input", metavar="INPUT", help="a saved scan"),
         CONFIG,
@@ -277,15 +278,20 @@ def checks(args: argparse.Namespace) -> int:
         ),
         option("--format", choices=["table", "json"], default="table"),
         option("--output", metavar="PATH", help="write the report here (stdout)"),
+        option(
+            "--fail-on-danger",
+            action="store_true",
+            help="exit 4 when the danger list is not empty (a CI gate on a proposed policy)",
+        ),
     ),
 )
 def lifecycle(args: argparse.Namespace) -> int:
-    from crawler.lifecycle.command import run_saved, write_dry_run
+    from crawler.lifecycle.command import gate, run_saved, write_dry_run
 
     settings = _load_config(args).lifecycle
     run = run_saved(args.input, settings, policy_file=args.policy, repositories=args.repositories)
     write_dry_run(run, args.format, args.output)
-    return EXIT_OK
+    return gate(run, fail_on_danger=args.fail_on_danger)
 
 
 @command(

@@ -22,8 +22,8 @@ examples:
   ecr-crawler lifecycle inventory.db --policy proposed.json
 
 exit codes: 0 complete, 1 completed with errors, 2 bad usage or config,
-            3 credentials missing or rejected, 4 findings at or above --fail-on,
-            130 interrupted
+            3 credentials missing or rejected, 4 findings at or above --fail-on
+            (lifecycle --fail-on-danger: a non-empty danger list), 130 interrupted
 """
 
 # Commands that were renamed: their old name is refused with the new one.

@@ -37,7 +37,11 @@ log = structlog.get_logger(__name__)
 
 
 def scan_command(config: Config, args: argparse.Namespace) -> int:
-    checker = Checker(config.compliance) if args.checks or args.fail_on else None
+    checker = (
+        Checker(config.compliance, lifecycle=config.lifecycle)
+        if args.checks or args.fail_on
+        else None
+    )
     _check_directory("--summary-json", args.summary_json)
     # Said before the sink opens: a sink that fails to open must not hide them.
     redactor = start_logging(config, plaintext_secrets(args.config))

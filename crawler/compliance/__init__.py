@@ -23,7 +23,7 @@ from crawler.compliance.checks import RULES
 from crawler.compliance.command import after_scan, check_saved, list_checks
 from crawler.compliance.rules import SEVERITIES, Rule
 from crawler.compliance.sink import CheckingSink
-from crawler.config import Compliance
+from crawler.config import Compliance, Lifecycle
 from crawler.records import ScanRecord
 from crawler.sinks.saved import Saved, open_saved
 
@@ -49,11 +49,13 @@ def run_checks(
     records: Iterable[ScanRecord],
     settings: Compliance | None = None,
     *,
+    lifecycle: Lifecycle | None = None,
     as_of: datetime | None = None,
     today: date | None = None,
 ) -> Report:
-    """Every selected check over `records` (in stream order)."""
-    checker = Checker(settings or Compliance(), as_of=as_of, today=today)
+    """Every selected check over `records` (in stream order), the lifecycle check with
+    `lifecycle`'s settings (default: the config's defaults)."""
+    checker = Checker(settings or Compliance(), lifecycle=lifecycle, as_of=as_of, today=today)
     for record in records:
         checker.observe(record)
     return checker.finish()

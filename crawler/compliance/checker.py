@@ -18,7 +18,7 @@ import msgspec
 from crawler.compliance.checks import CHECKS, RULES, Context
 from crawler.compliance.inventory import Inventory
 from crawler.compliance.rules import SEVERITIES, Rule, at_least
-from crawler.config import Compliance, Suppression
+from crawler.config import Compliance, Lifecycle, Suppression
 from crawler.errors import ConfigError
 from crawler.records import Finding, ScanRecord, Severity, Suppressed
 
@@ -134,17 +134,20 @@ def select(settings: Compliance) -> tuple[list[Rule], list[str]]:
 class Checker:
     """Runs the selected checks over one scan. `observe` every record in stream order (the
     summary last), then `finish` once. Ages (untagged, not pulled) are measured at `as_of`
-    (default: now); suppressions expire against `today` (default: today in UTC)."""
+    (default: now); suppressions expire against `today` (default: today in UTC); the lifecycle
+    check reads `lifecycle` (the config's lifecycle: section)."""
 
     def __init__(
         self,
         settings: Compliance,
         *,
+        lifecycle: Lifecycle | None = None,
         as_of: datetime | None = None,
         today: date | None = None,
     ) -> None:
         self.rules, self.not_selected = select(settings)
         self.settings = settings
+        self.lifecycle = lifecycle or Lifecycle()
         self.as_of = as_of or datetime.now(UTC)
         self.today = today or datetime.now(UTC).date()
         self.inventory = Inventory(settings, self.as_of)
@@ -162,6 +165,7 @@ class Checker:
             scan_id=inv.scan_id or "",
             trusted_accounts=frozenset(self.settings.trusted_accounts) | inv.accounts,
             trusted_organizations=frozenset(self.settings.trusted_organizations),
+            lifecycle=self.lifecycle,
         )
         uses = Counter[int]()
         outcomes = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Literal
 
 import structlog
@@ -16,7 +15,7 @@ from crawler.compliance.checks import RULES
 from crawler.compliance.formats import print_table, severity_line, to_json, to_sarif
 from crawler.compliance.html import to_html
 from crawler.config import Compliance, Lifecycle
-from crawler.errors import ConfigError
+from crawler.display import print_to, write_text
 from crawler.lifecycle.report import DryRun, dry_run
 from crawler.sinks.saved import open_saved
 
@@ -43,18 +42,22 @@ def check_saved(
     lifecycle: Lifecycle | None = None,
 ) -> int:
     """Run the checks over a saved scan, write the report, and return the exit code: 4 when
-    an unsuppressed finding at or above `fail_on` remains, else 0. The HTML report also has
-    the lifecycle dry run of the repositories' own policies, priced as `lifecycle` says."""
+    an unsuppressed finding at or above `fail_on` remains, else 0. The lifecycle check, and the
+    HTML report's dry run of the repositories' own policies, use `lifecycle`'s settings."""
     select(settings)  # a bad selection fails before the input is read
     saved = open_saved(location)
     # Ages are measured at the scan's start, so a saved scan always gives the same findings.
-    checker = Checker(settings, as_of=saved.summary.started_at if saved.summary else None)
+    checker = Checker(
+        settings,
+        lifecycle=lifecycle,
+        as_of=saved.summary.started_at if saved.summary else None,
+    )
     for record in saved.records:
         checker.observe(record)
     report = checker.finish()
     run = None
     if output_format == "html":
-        run = dry_run(checker.inventory.lifecycle, lifecycle or Lifecycle(), checker.as_of)
+        run = dry_run(checker.inventory.lifecycle, checker.lifecycle, checker.as_of)
     write_report(report, output_format, output, run)
     return gate(report, fail_on)
 
@@ -63,24 +66,12 @@ def write_report(
     report: Report, output_format: Format, output: str | None, lifecycle: DryRun | None = None
 ) -> None:
     if output_format == "table":
-        if output is None:
-            print_table(report, Console(width=None if sys.stdout.isatty() else 160))
-            return
-        with open(output, "w", encoding="utf-8") as file:
-            print_table(report, Console(file=file, width=160, color_system=None))
-        return
-    if output_format == "html":
-        text = to_html(report, lifecycle)
+        print_to(lambda console: print_table(report, console), output)
+    elif output_format == "html":
+        write_text(to_html(report, lifecycle), output)
     else:
         data = to_sarif(report) if output_format == "sarif" else to_json(report)
-        text = json.dumps(data, indent=2, default=str) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{output}: cannot write the report: {exc.strerror}") from None
+        write_text(json.dumps(data, indent=2, default=str) + "\n", output)
 
 
 def gate(report: Report, fail_on: str | None) -> int:

@@ -10,7 +10,7 @@ from crawler import __version__
 from crawler.compliance.checker import Outcome, Report
 from crawler.compliance.formats import severity_line
 from crawler.compliance.rules import RANK, SEVERITIES
-from crawler.lifecycle.output import image_name, notes, size
+from crawler.lifecycle.output import COLUMNS, cells, image_name, notes, size, verb
 from crawler.lifecycle.report import DryRun
 from crawler.records import Finding
 
@@ -182,19 +182,15 @@ def lifecycle_section(run: DryRun) -> str:
     rows = []
     for outcome in run.outcomes:
         _, region, name = outcome.key
-        expire, expire_bytes = outcome.tally("expire")
-        archive, archive_bytes = outcome.tally("transition")
-        cells = [outcome.images, expire, size(expire_bytes), archive, size(archive_bytes)]
-        cells += [f"{outcome.savings(run.settings):.4f}", len(outcome.dangers)]
         rows.append(
             f"<tr><td><code>{escape(region)}/{escape(name)}</code></td>"
-            + "".join(f'<td class="n">{c}</td>' for c in cells)
+            + "".join(f'<td class="n">{c}</td>' for c in cells(outcome, run))
             + "</tr>"
         )
     dangers = [
         f"<tr><td><code>{escape(o.key[1])}/{escape(o.key[2])}</code></td>"
         f"<td><code>{escape(image_name(d.action))}</code></td>"
-        f"<td>{'archive' if d.action.type == 'transition' else 'expire'}</td>"
+        f"<td>{verb(d.action)}</td>"
         f'<td class="n">{d.action.rule}</td><td>{escape("; ".join(d.reasons))}</td></tr>'
         for o in run.outcomes
         for d in o.dangers
@@ -206,6 +202,7 @@ def lifecycle_section(run: DryRun) -> str:
         else '<p class="note">danger list: empty</p>'
     )
     note = "".join(f'<p class="note">{escape(line)}</p>' for line in notes(run))
+    head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
     return (
         '<section id="lifecycle"><h2>Lifecycle and cost</h2>'
         f"<p><strong>{int(totals['expire_images'])} images ({size(totals['expire_bytes'])}) "
@@ -213,9 +210,8 @@ def lifecycle_section(run: DryRun) -> str:
         f"move to the archive: ${totals['monthly_savings']:.4f} a month saved</strong> at "
         f"${run.settings.price_per_gb_month:.2f}/GB-month standard and "
         f"${run.settings.archive_price_per_gb_month:.2f}/GB-month archive.</p>"
-        "<table><thead><tr><th>repository</th><th>images</th><th>expire</th>"
-        "<th>expire bytes</th><th>archive</th><th>archive bytes</th><th>$/month</th>"
-        f"<th>danger</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<table><thead><tr><th>repository</th>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
         f"<h3>Danger list</h3>{listing}{note}</section>"
     )
 

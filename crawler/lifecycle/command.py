@@ -1,18 +1,16 @@
 """What `ecr-crawler lifecycle` does once the arguments are parsed: read the saved scan, dry-run
-the policies, write the table or the JSON."""
+the policies, write the table or the JSON, and gate on the danger list (--fail-on-danger)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
-from rich.console import Console
-
+from crawler.compliance.checker import EXIT_FINDINGS
 from crawler.config import Lifecycle
-from crawler.errors import ConfigError
+from crawler.display import print_to, write_text
 from crawler.lifecycle.output import print_dry_run, to_json
 from crawler.lifecycle.policy import load_policy
 from crawler.lifecycle.report import DryRun, Holdings, dry_run
@@ -53,17 +51,16 @@ def run_saved(
 
 def write_dry_run(run: DryRun, output_format: Format, output: str | None) -> None:
     if output_format == "json":
-        text = json.dumps(to_json(run), indent=2) + "\n"
-        if output is None:
-            sys.stdout.write(text)
-            return
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{output}: cannot write the report: {exc.strerror}") from None
-        return
-    if output is None:
-        print_dry_run(run, Console(width=None if sys.stdout.isatty() else 160))
-        return
-    with open(output, "w", encoding="utf-8") as file:
-        print_dry_run(run, Console(file=file, width=160, color_system=None))
+        write_text(json.dumps(to_json(run), indent=2) + "\n", output)
+    else:
+        print_to(lambda console: print_dry_run(run, console), output)
+
+
+def gate(run: DryRun, *, fail_on_danger: bool) -> int:
+    """The exit code: EXIT_FINDINGS (4, as `checks --fail-on`) when `fail_on_danger` and an
+    image is on the danger list, else 0."""
+    dangers = int(run.totals()["dangers"])
+    if not (fail_on_danger and dangers):
+        return 0
+    print(f"ecr-crawler: {dangers} images on the danger list (exit 4)", file=sys.stderr)
+    return EXIT_FINDINGS

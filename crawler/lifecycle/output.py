@@ -21,6 +21,30 @@ def size(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover - the loop always returns
 
 
+COLUMNS = ("images", "expire", "expire bytes", "archive", "archive bytes", "$/month", "danger")
+"""A repository's columns after its name, in the table and in the HTML report."""
+
+
+def cells(outcome: Outcome, run: DryRun) -> list[str]:
+    """A repository's values of COLUMNS."""
+    expire, expire_bytes = outcome.tally("expire")
+    archive, archive_bytes = outcome.tally("transition")
+    return [
+        str(outcome.images),
+        str(expire),
+        size(expire_bytes),
+        str(archive),
+        size(archive_bytes),
+        f"{outcome.savings(run.settings):.4f}",
+        str(len(outcome.dangers)),
+    ]
+
+
+def verb(action: Action) -> str:
+    """What the action does to the image: expire or archive."""
+    return "archive" if action.type == "transition" else "expire"
+
+
 def image_name(action: Action) -> str:
     """The image's tags, else its short digest."""
     image = action.image
@@ -35,9 +59,8 @@ def print_dry_run(run: DryRun, console: Console) -> None:
     )
     table = Table(title=title, title_justify="left")
     table.add_column("repository", no_wrap=True)
-    for column in ("images", "expire", "expire bytes", "archive", "archive bytes", "$/month"):
+    for column in COLUMNS:
         table.add_column(column, justify="right")
-    table.add_column("danger", justify="right")
     for outcome in run.outcomes:
         table.add_row(*_row(outcome, run))
     totals = run.totals()
@@ -64,18 +87,8 @@ def print_dry_run(run: DryRun, console: Console) -> None:
 
 def _row(outcome: Outcome, run: DryRun) -> list[str]:
     account, region, name = outcome.key
-    expire, expire_bytes = outcome.tally("expire")
-    archive, archive_bytes = outcome.tally("transition")
-    return [
-        f"{region}/{name}" + (f" ({account})" if len(_accounts(run)) > 1 else ""),
-        str(outcome.images),
-        str(expire),
-        size(expire_bytes),
-        str(archive),
-        size(archive_bytes),
-        f"{outcome.savings(run.settings):.4f}",
-        str(len(outcome.dangers)),
-    ]
+    shown = f"{region}/{name}" + (f" ({account})" if len(_accounts(run)) > 1 else "")
+    return [shown, *cells(outcome, run)]
 
 
 def _accounts(run: DryRun) -> set[str]:
@@ -96,7 +109,7 @@ def _print_dangers(run: DryRun, console: Console) -> None:
         table.add_row(
             f"{outcome.key[1]}/{outcome.key[2]}",
             image_name(action),
-            "archive" if action.type == "transition" else action.type,
+            verb(action),
             rule,
             "; ".join(danger.reasons),
         )

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Required, TypedDict, TypeVar, Unpack
 
-from crawler.compliance.inventory import Inventory, RepoState, Unit, UnitState
+from crawler.compliance.inventory import Inventory, RepoKey, RepoState, Unit, UnitState
 from crawler.compliance.rules import Rule
-from crawler.config import Compliance
+from crawler.config import Compliance, Lifecycle
 from crawler.records import Finding, Severity
 
 T = TypeVar("T")
@@ -30,6 +30,8 @@ class Context:
     scan_id: str
     trusted_accounts: frozenset[str]
     trusted_organizations: frozenset[str]
+    lifecycle: Lifecycle
+    """The config's lifecycle section: what counts as in use, protected tags, prices."""
 
 
 def partition(region: str) -> tuple[str, str]:
@@ -138,6 +140,30 @@ class Result:
             repository_name=name,
         )
         self.add(subject, f"{name}: {message}", details, severity)
+
+    def on_image(
+        self,
+        key: RepoKey,
+        registry_id: str,
+        image: tuple[str, str],
+        message: str,
+        details: dict[str, Any],
+        severity: Severity | None = None,
+    ) -> None:
+        """A finding on an image of the repository `key`, named by its URI: `image` is
+        (URI, digest)."""
+        account, region, name = key
+        uri, digest = image
+        subject = Subject(
+            account=account,
+            region=region,
+            registry_id=registry_id,
+            resource_type="image",
+            resource=uri,
+            repository_name=name,
+            image_digest=digest,
+        )
+        self.add(subject, message, details, severity)
 
     def on_registry(
         self,

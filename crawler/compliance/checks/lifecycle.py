@@ -3,26 +3,24 @@ is running (crawler.lifecycle, the evaluator of `ecr-crawler lifecycle`)."""
 
 from __future__ import annotations
 
-from crawler.compliance.checks.base import Context, Result, Subject, check
+from crawler.compliance.checks.base import Context, Result, check
 from crawler.compliance.inventory import Inventory
-from crawler.config import Lifecycle
+from crawler.lifecycle.output import verb
 from crawler.lifecycle.policy import PolicyError, policy_of
 from crawler.lifecycle.report import Holding, Outcome, outcome
 
-# The config's lifecycle section at its defaults: the check reads only in_use_days.
-SETTINGS = Lifecycle(protected_tags=[])
 
-
-def evaluated(holding: Holding, inv: Inventory) -> Outcome | None:
+def evaluated(holding: Holding, inv: Inventory, ctx: Context) -> Outcome | None:
     """The policy's outcome in a repository where it and Inspector's in-use data were
-    collected; None where either is missing (or the policy cannot be read)."""
+    collected, in use as the config's lifecycle.in_use_days says; None where either is missing
+    (or the policy cannot be read)."""
     if not holding.policy:
         return None
     try:
         policy = policy_of(holding.policy)
     except PolicyError:
         return None
-    result = outcome(holding, policy, SETTINGS, inv.as_of)
+    result = outcome(holding, policy, ctx.lifecycle, inv.as_of)
     return result if result.in_use_known else None
 
 
@@ -42,26 +40,18 @@ def evaluated(holding: Holding, inv: Inventory) -> Outcome | None:
 def lifecycle_expires_in_use(inv: Inventory, ctx: Context, out: Result) -> None:
     # A policy not collected (null) is a repository not judged; none ({}) expires nothing.
     judged = [h for h in inv.lifecycle if h.policy or (h.described and h.policy is None)]
-    for holding, result in out.judged(judged, lambda h: evaluated(h, inv)):
-        account, region, name = holding.key
+    for holding, result in out.judged(judged, lambda h: evaluated(h, inv, ctx)):
+        name = holding.key[2]
         for danger in result.dangers:
             if "in use" not in danger.reasons:
                 continue
             action, image = danger.action, danger.action.image
-            verb = "archive" if action.type == "transition" else "expire"
             shown = ", ".join(image.tags) or image.digest
-            subject = Subject(
-                account=account,
-                region=region,
-                registry_id=image.uri.split(".", 1)[0],
-                resource_type="image",
-                resource=image.uri,
-                repository_name=name,
-                image_digest=image.digest,
-            )
-            out.add(
-                subject,
-                f"{name}: rule {action.rule} would {verb} {shown}, which is in use",
+            out.on_image(
+                holding.key,
+                image.uri.split(".", 1)[0],  # the registry's host begins with its id
+                (image.uri, image.digest),
+                f"{name}: rule {action.rule} would {verb(action)} {shown}, which is in use",
                 {
                     "rule_priority": action.rule,
                     "action": action.type,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from crawler.compliance.checks.base import Context, Result, Subject, check
+from crawler.compliance.checks.base import Context, Result, check
 from crawler.compliance.inventory import ImageRef, Inventory, RepoState, worst
 from crawler.compliance.rules import SEVERITIES, as_severity, at_least
 from crawler.compliance.tally import Tally
@@ -105,18 +105,11 @@ def _on_image(
     out: Result, repo: RepoState, ref: ImageRef, roles: list[str], counts: Counts, severity: str
 ) -> None:
     """A finding on the image, named by its URI."""
-    account, region, name = repo.key
-    subject = Subject(
-        account=account,
-        region=region,
-        registry_id=repo.repository.registry_id if repo.repository else account,
-        resource_type="image",
-        resource=ref.uri,
-        repository_name=name,
-        image_digest=ref.digest,
-    )
-    out.add(
-        subject,
+    account, _, name = repo.key
+    out.on_image(
+        repo.key,
+        repo.repository.registry_id if repo.repository else account,
+        (ref.uri, ref.digest),
         f"{name}@{ref.digest[:19]} ({' and '.join(roles)}"
         + (f", tags {', '.join(ref.tags)}" if ref.tags else "")
         + ") has vulnerabilities"
