@@ -18,7 +18,7 @@ from crawler.ecr.signing import SignedBy, signature_subjects
 from crawler.media_types import INDEX_TYPES
 from crawler.records import Image
 
-SPOOL_BYTES = 1 << 18
+SPOOL_BYTES = 1 << 16
 _LENGTH = struct.Struct("<I")
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(list[Image])

@@ -76,11 +76,15 @@ async def list_images(
     )
     while True:
         page: _Page = (await client.call("describe_images", **params))["decoded"]
-        if images := [to_image(i, repository, host, linked) for i in page.image_details]:
+        images = [to_image(i, repository, host, linked) for i in page.image_details]
+        token = page.next_token
+        # The decoded answer outweighs its records: not held while the caller has the page.
+        del page
+        if images:
             yield images
-        if not page.next_token:
+        if not token:
             return
-        params["nextToken"] = page.next_token
+        params["nextToken"] = token
 
 
 def to_image(item: _ImageDetail, repository: Repository, host: str, linked: bool) -> Image:

@@ -101,11 +101,16 @@ class ManifestSource:
         """Yields batches of at most BATCH records: the cached ones, then the others fetched
         in full calls; a digest deleted meanwhile is left out, one that failed for a lasting
         reason is an `unavailable` record."""
-        found = {} if self._refetch or not digests else await self._cache.get_many(digests)
-        cached = list(found.items())
-        for start in range(0, len(cached), BATCH):
-            yield await self._read(cached[start : start + BATCH])
-        missing = [d for d in digests if d not in found] if found else digests
+        missing = digests
+        if not self._refetch:
+            # A batch at a time, so that a repository holds no more than one batch's records.
+            missing = []
+            for start in range(0, len(digests), BATCH):
+                wanted = digests[start : start + BATCH]
+                found = await self._cache.get_many(wanted)
+                if found:
+                    yield await self._read(list(found.items()))
+                missing += [d for d in wanted if d not in found]
         for start in range(0, len(missing), BATCH):
             fetched = await self._fetch(registry_id, repository, missing[start : start + BATCH])
             yield await self._read(list(fetched.items()))
