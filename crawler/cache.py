@@ -1,8 +1,7 @@
 """A local content-addressed store of image manifests: a digest names its content forever, so
 a manifest fetched once never needs BatchGetImage again (which would update the image's
 lastRecordedPullTime on AWS); nor does a digest that failed for a lasting reason, kept with
-its reason. Beside each manifest's text the caller keeps what it parsed from it, tagged with
-its parser's version, so a later scan by the same version need not parse it again."""
+its reason."""
 
 from __future__ import annotations
 
@@ -20,11 +19,9 @@ from crawler.errors import CrawlerError
 WRITE_BATCH = 1000
 # Digests asked in one query (SQLite before 3.32 allows 999 parameters).
 QUERY = 900
-# (media type, manifest text, lasting failure, parsed): a failed digest has "" for both and its
-# failure ("code: reason"); a manifest has None. `parsed` is the caller's encoding of what it
-# read from the text; get_many gives it (and "" for the text, left unread) only when it was
-# written by the cache's parser version, else None.
-Entry = tuple[str, str, str | None, bytes | None]
+# (media type, manifest text, lasting failure): a failed digest has "" for both and its
+# failure ("code: reason"); a manifest has None.
+Entry = tuple[str, str, str | None]
 
 
 def default_cache_dir() -> Path:
@@ -33,32 +30,26 @@ def default_cache_dir() -> Path:
 
 
 class ManifestCache:
-    """digest -> (media type, manifest text, failure, parsed), in one SQLite file, used from
-    worker threads; `parser` names the version of what is parsed."""
+    """digest -> (media type, manifest text, failure), in one SQLite file, used from worker
+    threads."""
 
-    def __init__(self, directory: str | os.PathLike[str], parser: str) -> None:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
-        self._parser = parser
         self._path = self.directory / "manifests.sqlite"
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self._path, check_same_thread=False)
-            # A row (text and parsed form) is 1-3 KB: 4 KB pages would hold one or two and
-            # waste the rest. Takes effect only for a new file.
-            self._db.execute("PRAGMA page_size=16384")
             self._db.execute("PRAGMA journal_mode=WAL")
             # A cache: a transaction lost with the machine is fetched again, no fsync each.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS manifests "
-                "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL, failure TEXT, "
-                "parsed BLOB, parser TEXT)"
+                "(digest TEXT PRIMARY KEY, media_type TEXT, manifest TEXT NOT NULL, failure TEXT)"
             )
-            # A cache of an earlier version gains the columns it lacks; its rows keep NULL.
+            # A cache written before failures were kept: the column is added, rows keep NULL.
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(manifests)")}
-            for column in ("failure TEXT", "parsed BLOB", "parser TEXT"):
-                if column.split()[0] not in columns:
-                    self._db.execute(f"ALTER TABLE manifests ADD COLUMN {column}")
+            if "failure" not in columns:
+                self._db.execute("ALTER TABLE manifests ADD COLUMN failure TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise self._error(exc) from None
         self._lock = anyio.Lock()
@@ -89,20 +80,12 @@ class ManifestCache:
         found: dict[str, Entry] = {}
         for start in range(0, len(digests), QUERY):
             wanted = digests[start : start + QUERY]
-            # The text is read only where the parsed form cannot be used.
             rows = self._db.execute(
-                "SELECT digest, media_type, failure, parser IS ?, "
-                "CASE WHEN parser IS ? THEN parsed ELSE manifest END FROM manifests "
+                "SELECT digest, media_type, manifest, failure FROM manifests "
                 f"WHERE digest IN ({','.join('?' * len(wanted))})",
-                [self._parser, self._parser, *wanted],
+                wanted,
             )
-            found.update(
-                (
-                    digest,
-                    (media or "", "", bad, value) if current else (media or "", value, bad, None),
-                )
-                for digest, media, bad, current, value in rows
-            )
+            found.update((digest, (media or "", text, bad)) for digest, media, text, bad in rows)
         return found
 
     async def put_many(self, items: Iterable[tuple[str, Entry]]) -> None:
@@ -121,15 +104,11 @@ class ManifestCache:
                 raise self._error(exc) from None
 
     def _put_many(self, items: dict[str, Entry]) -> None:
-        parser = self._parser
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO manifests "
-                "(digest, media_type, manifest, failure, parsed, parser) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (digest, *entry, None if entry[3] is None else parser)
-                    for digest, entry in items.items()
-                ),
+                "INSERT OR REPLACE INTO manifests (digest, media_type, manifest, failure) "
+                "VALUES (?, ?, ?, ?)",
+                ((digest, *entry) for digest, entry in items.items()),
             )
 
     def close(self) -> None:

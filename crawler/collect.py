@@ -21,9 +21,11 @@ from crawler.ecr.images import list_images
 from crawler.ecr.inspector import list_findings
 from crawler.ecr.manifests import (
     BATCH,
+    Manifests,
     ManifestSource,
     list_referrers,
-    scoped,
+    parse_manifest,
+    unavailable_manifest,
 )
 from crawler.ecr.registry import describe_registry, pull_time_exclusions, role_arn, with_settings
 from crawler.ecr.repositories import list_repositories
@@ -215,40 +217,33 @@ class Collection:
                 )
 
     async def _manifests(
-        self,
-        optional: Optional,
-        repository: Repository,
-        manifests: list[ImageManifest],
-        read: _Read,
+        self, optional: Optional, repository: Repository, manifests: Manifests, read: _Read
     ) -> list[ImageManifest]:
         client = optional.client
-        scope = {
-            "scan_id": self.scan_id,
-            "account_id": client.account_id,
-            "region": client.region,
-            "registry_id": repository.registry_id,
-            "repository_name": repository.repository_name,
-        }
         records = []
-        for manifest in manifests:
+        for digest, (media_type, text, failure) in manifests.items():
+            scope = {
+                "scan_id": self.scan_id,
+                "account_id": client.account_id,
+                "region": client.region,
+                "registry_id": repository.registry_id,
+                "repository_name": repository.repository_name,
+                "image_digest": digest,
+            }
+            if failure is not None:
+                records.append(unavailable_manifest(failure, scope=scope))
+                continue
             referrers = None
-            if (
-                manifest.unavailable is None
-                and self._collect.referrers
-                and not optional.denied("list_image_referrers")
-            ):
+            if self._collect.referrers and not optional.denied("list_image_referrers"):
                 try:
                     referrers = await list_referrers(
-                        client,
-                        repository.registry_id,
-                        repository.repository_name,
-                        manifest.image_digest,
+                        client, repository.registry_id, repository.repository_name, digest
                     )
                 except AwsError as exc:
                     optional.failed(exc)
-            record = scoped(manifest, scope, referrers)
-            read.note(record)
-            records.append(record)
+            manifest = parse_manifest(text, media_type, scope=scope, referrers=referrers)
+            read.note(manifest)
+            records.append(manifest)
         return records
 
     def _recent(self, images: list[Image]) -> list[Image]:

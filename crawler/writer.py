@@ -12,7 +12,6 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from crawler.cache import ManifestCache, default_cache_dir
 from crawler.config import Config
-from crawler.ecr.manifests import PARSER
 from crawler.records import ScanRecord
 from crawler.sinks import Sink
 from crawler.stats import ScanStats
@@ -55,7 +54,7 @@ async def manifest_cache(config: Config) -> AsyncIterator[ManifestCache | None]:
     if config.collect.manifests == "off":
         yield None
         return
-    cache = ManifestCache(config.cache_dir or default_cache_dir(), PARSER)
+    cache = ManifestCache(config.cache_dir or default_cache_dir())
     try:
         yield cache
     finally:

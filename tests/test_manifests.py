@@ -4,7 +4,6 @@ attestations, Windows and zstd images), multi-arch indexes, referrers and the di
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -234,17 +233,11 @@ def test_without_manifests_the_kind_comes_from_describe_images(proxy: AwsProxy) 
 
 def test_second_scan_of_every_kind_asks_nothing(proxy: AwsProxy) -> None:
     """Every kind's manifest is cached: the second scan makes no BatchGetImage call and writes
-    the same manifest records; so does a scan whose cache another version parsed (from the
-    kept text)."""
+    the same manifest records."""
     config = make_config(proxy, regions=["us-east-1"])
     _, first = run_scan(config)
     proxy.calls.clear()
     _, second = run_scan(config)
-    assert config.cache_dir is not None
-    with sqlite3.connect(Path(config.cache_dir) / "manifests.sqlite") as db:
-        db.execute("UPDATE manifests SET parsed = x'c0ffee', parser = 'another version'")
-    db.close()
-    _, third = run_scan(config)
     assert proxy.calls["BatchGetImage"] == 0
 
     def stripped(sink: ListSink) -> list[Any]:
@@ -254,7 +247,6 @@ def test_second_scan_of_every_kind_asks_nothing(proxy: AwsProxy) -> None:
         )
 
     assert stripped(second) == stripped(first)
-    assert stripped(third) == stripped(first)
 
 
 def test_lasting_failures_are_remembered_not_asked_again(

@@ -6,13 +6,11 @@ recorded as such."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from crawler import __version__
 from crawler.artifacts import ArtifactKind, manifest_kind
 from crawler.aws.client import RegionClient
 from crawler.cache import Entry, ManifestCache
@@ -30,7 +28,7 @@ from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, 
 
 BATCH = 100
 REFERRERS_PAGE = 50
-# (media type, manifest text, lasting failure, parsed) by digest
+# (media type, manifest text, lasting failure) by digest
 Manifests = dict[str, Entry]
 # BatchGetImage failures that asking again will not mend: the stored manifest's type is none of
 # the accepted ones (by digest ECR converts nothing), or the digest is malformed. Remembered in
@@ -38,22 +36,6 @@ Manifests = dict[str, Entry]
 # ImageInaccessible may pass, and are asked again next time.
 LASTING_FAILURES = frozenset({"UnsupportedImageType", "InvalidImageDigest"})
 PLAIN_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
-# The version of the parsed records the cache keeps: this release and the record's shape, so a
-# cache written by another version is parsed again (from its text, no call to AWS).
-PARSER = (
-    f"{__version__}/"
-    + hashlib.sha256(msgspec.json.encode(msgspec.json.schema(ImageManifest))).hexdigest()[:12]
-)
-_ENCODER = msgspec.msgpack.Encoder()
-_RECORD = msgspec.msgpack.Decoder(ImageManifest)
-# What a cached record says of no scan: the caller's scope replaces it (`scoped`).
-_NO_SCOPE = {
-    "scan_id": "",
-    "account_id": "",
-    "region": "",
-    "registry_id": "",
-    "repository_name": "",
-}
 
 
 class _ImageId(msgspec.Struct, rename="camel"):
@@ -84,8 +66,7 @@ DECODERS = {"batch_get_image": msgspec.json.Decoder(_Batch)}
 
 
 class ManifestSource:
-    """Manifest records by digest, without scope or referrers: from the cache when allowed
-    (parsed there already when this version wrote them), else one BatchGetImage per 100."""
+    """Manifests by digest: from the cache when allowed, else one BatchGetImage per 100."""
 
     def __init__(self, optional: Optional, cache: ManifestCache, refetch: bool) -> None:
         self._client = optional.client
@@ -97,43 +78,23 @@ class ManifestSource:
 
     async def get(
         self, registry_id: str, repository: str, digests: list[str]
-    ) -> AsyncIterator[list[ImageManifest]]:
-        """Yields batches of at most BATCH records: the cached ones, then the others fetched
-        in full calls; a digest deleted meanwhile is left out, one that failed for a lasting
-        reason is an `unavailable` record."""
+    ) -> AsyncIterator[Manifests]:
+        """Yields batches of at most BATCH manifests: the cached ones, then the others fetched
+        in full calls; a digest deleted meanwhile is left out. A digest that failed for a
+        lasting reason comes with its failure (from the answer, then from the cache)."""
         missing = digests
         if not self._refetch:
-            # A batch at a time, so that a repository holds no more than one batch's records.
+            # A batch at a time, so that a repository holds no more than one batch's manifests.
             missing = []
             for start in range(0, len(digests), BATCH):
                 wanted = digests[start : start + BATCH]
-                found = await self._cache.get_many(wanted)
-                if found:
-                    yield await self._read(list(found.items()))
+                if found := await self._cache.get_many(wanted):
+                    yield found
                 missing += [d for d in wanted if d not in found]
         for start in range(0, len(missing), BATCH):
             fetched = await self._fetch(registry_id, repository, missing[start : start + BATCH])
-            yield await self._read(list(fetched.items()))
-
-    async def _read(self, entries: list[tuple[str, Entry]]) -> list[ImageManifest]:
-        """The records of the entries; what was parsed here is kept in the cache with its text."""
-        records = []
-        parsed = []
-        for digest, (media_type, text, failure, kept) in entries:
-            if kept is not None:
-                records.append(_RECORD.decode(kept))
-                continue
-            if failure is not None:
-                record = unavailable_manifest(failure, digest)
-            else:
-                record = parse_manifest(
-                    text, media_type, scope={**_NO_SCOPE, "image_digest": digest}, referrers=None
-                )
-            records.append(record)
-            parsed.append((digest, (media_type, text, failure, _ENCODER.encode(record))))
-        if parsed:
-            await self._cache.put_many(parsed)
-        return records
+            await self._cache.put_many(fetched.items())
+            yield fetched
 
     async def _fetch(self, registry_id: str, repository: str, digests: list[str]) -> Manifests:
         params = {
@@ -161,7 +122,6 @@ class ManifestSource:
                 image.image_manifest_media_type or "",
                 image.image_manifest,
                 None,
-                None,
             )
             for image in batch.images
             if image.image_id.image_digest
@@ -170,7 +130,7 @@ class ManifestSource:
             digest = failure.image_id.image_digest if failure.image_id else None
             reason = f"{failure.failure_code}: {failure.failure_reason}"
             if failure.failure_code in LASTING_FAILURES and digest:
-                fetched[digest] = ("", "", reason, None)
+                fetched[digest] = ("", "", reason)
             # ImageNotFound: deleted since DescribeImages listed it, which is no failure.
             elif failure.failure_code != "ImageNotFound":
                 self._errors.append(
@@ -181,13 +141,6 @@ class ManifestSource:
                     )
                 )
         return fetched
-
-
-def scoped(
-    record: ImageManifest, scope: dict[str, str], referrers: list[Referrer] | None
-) -> ImageManifest:
-    """A record from ManifestSource with the scope it was read in."""
-    return msgspec.structs.replace(record, **scope, referrers=referrers)
 
 
 async def list_referrers(
@@ -382,14 +335,14 @@ def _plain_image(
     )
 
 
-def unavailable_manifest(failure: str, digest: str) -> ImageManifest:
-    """The record (without scope) of a manifest that cannot be read for a lasting reason."""
+def unavailable_manifest(failure: str, *, scope: dict[str, str]) -> ImageManifest:
+    """The record of a manifest that cannot be read for a lasting reason."""
     return ImageManifest(
-        scan_id="",
-        account_id="",
-        region="",
-        registry_id="",
-        repository_name="",
-        image_digest=digest,
+        scan_id=scope["scan_id"],
+        account_id=scope["account_id"],
+        region=scope["region"],
+        registry_id=scope["registry_id"],
+        repository_name=scope["repository_name"],
+        image_digest=scope["image_digest"],
         unavailable=failure,
     )
