@@ -4,12 +4,14 @@ attestations, Windows and zstd images), multi-arch indexes, referrers and the di
 from __future__ import annotations
 
 import json
+import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from awsproxy import AwsProxy, Call
+from awsproxy import AwsProxy, Call, Rule
 from awswire import AwsError as WireError
 from conftest import MANIFEST_SCOPE, ListSink, ecr_client, make_config, run_scan
 
@@ -345,6 +347,32 @@ def test_full_calls_across_pages_and_kinds_from_each_page(
         # Short: at most the last call for the indexes with the first page, and the last.
         assert sum(n < 3 for n in calls) <= 2, (repository, calls)
     assert sum(len(calls) > 2 for calls in per_repo.values()) >= 2
+
+
+def test_a_repositorys_manifest_calls_overlap(
+    proxy: AwsProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repository's BatchGetImage calls are sent several at once, not each after the last
+    answer: with every answer 1 s late, some call of a repository goes out less than 1 s after
+    the one before it; the manifests stay exact."""
+    monkeypatch.setattr(crawler.collect, "BATCH", 2)
+    monkeypatch.setattr(crawler.ecr.manifests, "BATCH", 2)
+    sent: dict[str, list[float]] = {}
+    proxy.hooks.append(
+        lambda operation, region, request: (
+            sent.setdefault(f"{region}/{request['repositoryName']}", []).append(time.monotonic())
+            if operation == "BatchGetImage"
+            else None
+        )
+    )
+    proxy.rules.append(Rule("latency", operation="BatchGetImage", delay=1.0))
+    _, sink = run_scan(make_config(proxy, regions=["us-east-1"]))
+    assert sink.of("error") == []
+    assert sorted(m.image_digest for m in sink.of("imagemanifest")) == sorted(
+        i.image_digest for i in sink.of("image")
+    )
+    gaps = [later - earlier for times in sent.values() for earlier, later in pairwise(times)]
+    assert min(gaps) < 0.5, sent
 
 
 def _asked(proxy: AwsProxy) -> list[str]:

@@ -9,13 +9,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import msgspec
 
 from crawler.artifacts import ArtifactKind, manifest_kind
 from crawler.aws.client import RegionClient
 from crawler.cache import Entry, ManifestCache
 from crawler.ecr import Optional
-from crawler.errors import AwsError
+from crawler.errors import AwsError, CrawlerError
 from crawler.media_types import (
     ACCEPTED_MEDIA_TYPES,
     DOCKER_MANIFEST,
@@ -27,6 +28,9 @@ from crawler.media_types import (
 from crawler.records import Descriptor, ImageManifest, ManifestChild, Platform, Referrer
 
 BATCH = 100
+# BatchGetImage calls in flight at once for one repository: one after the other, the 500 calls
+# of a 50,000-image repository would take 500 round trips.
+FETCHES = 4
 REFERRERS_PAGE = 50
 # (media type, manifest text, lasting failure) by digest
 Manifests = dict[str, Entry]
@@ -91,10 +95,35 @@ class ManifestSource:
                 if found := await self._cache.get_many(wanted):
                     yield found
                 missing += [d for d in wanted if d not in found]
-        for start in range(0, len(missing), BATCH):
-            fetched = await self._fetch(registry_id, repository, missing[start : start + BATCH])
-            await self._cache.put_many(fetched.items())
-            yield fetched
+        batches = [missing[start : start + BATCH] for start in range(0, len(missing), BATCH)]
+        for start in range(0, len(batches), FETCHES):
+            for fetched in await self._fetch_all(
+                registry_id, repository, batches[start : start + FETCHES]
+            ):
+                await self._cache.put_many(fetched.items())
+                yield fetched
+
+    async def _fetch_all(
+        self, registry_id: str, repository: str, batches: list[list[str]]
+    ) -> list[Manifests]:
+        """The batches' calls at once; an error of ours is raised as itself (the first)."""
+        if len(batches) == 1:
+            return [await self._fetch(registry_id, repository, batches[0])]
+        fetched: list[Manifests] = [{} for _ in batches]
+        failed: list[CrawlerError] = []
+
+        async def fetch(number: int) -> None:
+            try:
+                fetched[number] = await self._fetch(registry_id, repository, batches[number])
+            except CrawlerError as exc:
+                failed.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for number in range(len(batches)):
+                group.start_soon(fetch, number)
+        if failed:
+            raise failed[0]
+        return fetched
 
     async def _fetch(self, registry_id: str, repository: str, digests: list[str]) -> Manifests:
         params = {
